@@ -1,0 +1,169 @@
+//! The edge to AWS: SDK clients built once per environment, and AWS errors made readable.
+//!
+//! Clients come from the standard credential chain (environment, profiles, SSO, web identity,
+//! instance roles) with the environment's region, profile and endpoint. Nothing else in wharf
+//! builds an SDK client.
+
+pub mod raw;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ecs::error::ProvideErrorMetadata;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+use crate::cli::GlobalArgs;
+use crate::error::{Error, Result};
+use crate::manifest::Environment;
+
+/// SDK clients for one environment.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub config: SdkConfig,
+    pub region: String,
+    pub ecs: aws_sdk_ecs::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+impl Clients {
+    /// Builds the clients for `env`. Flags win over the project file, which wins over the
+    /// standard AWS environment variables and config files.
+    pub async fn connect(env: &Environment, global: &GlobalArgs) -> Result<Clients> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let profile = global.profile.clone().or_else(|| env.profile.clone());
+        if let Some(profile) = &profile {
+            loader = loader.profile_name(profile);
+        }
+        let region = global
+            .region
+            .clone()
+            .or_else(|| env.region.as_ref().map(|r| r.get_ref().clone()));
+        if let Some(region) = &region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &env.endpoint_url {
+            loader = loader.endpoint_url(endpoint.get_ref());
+        }
+        let config = loader.load().await;
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            Error::usage("no AWS region: set `region` for the environment in wharf.toml, pass --region, or set AWS_REGION")
+        })?;
+        Ok(Clients {
+            region,
+            ecs: aws_sdk_ecs::Client::new(&config),
+            ssm: aws_sdk_ssm::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            config,
+        })
+    }
+
+    /// The account the credentials belong to (STS GetCallerIdentity).
+    pub async fn account(&self) -> Result<String> {
+        let who = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| error("sts:GetCallerIdentity", e))?;
+        who.account
+            .ok_or_else(|| Error::aws("sts:GetCallerIdentity returned no account"))
+    }
+
+    /// Refuses to go on when the environment names an account and the credentials are another's.
+    pub async fn check_account(&self, env_name: &str, env: &Environment) -> Result<()> {
+        let Some(expected) = &env.account else {
+            return Ok(());
+        };
+        let actual = self.account().await?;
+        if &actual != expected.get_ref() {
+            return Err(Error::aws(format!(
+                "environment `{env_name}` is account {}, but the credentials in use are for account {actual}; refusing to act",
+                expected.get_ref()
+            ))
+            .with_hint("pick the right profile (--profile, or `profile` in wharf.toml) or credentials"));
+        }
+        Ok(())
+    }
+}
+
+/// One readable line for an AWS SDK error from `operation` (for example `ecs:DescribeServices`).
+///
+/// Throttling that outlived the SDK's retries, denied access, missing credentials and unreachable
+/// endpoints are AWS errors (exit 3).
+pub fn error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            let code = e.code().unwrap_or("UnknownError");
+            let message = e.message().unwrap_or("no message");
+            let hint = hint_for_code(code);
+            let error = Error::aws(format!("{operation} failed: {code}: {message}"));
+            match hint {
+                Some(h) => error.with_hint(h),
+                None => error,
+            }
+        }
+        SdkError::DispatchFailure(d) => {
+            let detail = source_chain(&err);
+            let what = if d.is_timeout() {
+                "timed out connecting to AWS"
+            } else if d.is_io() {
+                "could not reach AWS"
+            } else {
+                "could not send the request"
+            };
+            Error::aws(format!("{operation} failed: {what}: {detail}"))
+                .with_hint("check the network, the region, and the environment's endpoint_url")
+        }
+        SdkError::TimeoutError(_) => Error::aws(format!("{operation} failed: the request timed out")),
+        SdkError::ConstructionFailure(_) => {
+            let detail = source_chain(&err);
+            let e = Error::aws(format!("{operation} failed: {detail}"));
+            if detail.contains("credentials") {
+                e.with_hint("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`")
+            } else {
+                e
+            }
+        }
+        _ => Error::aws(format!("{operation} failed: {}", source_chain(&err))),
+    }
+}
+
+fn hint_for_code(code: &str) -> Option<&'static str> {
+    match code {
+        "AccessDeniedException" | "AccessDenied" | "UnauthorizedOperation" => {
+            Some("the credentials in use lack this permission; check the IAM policy")
+        }
+        "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
+            Some("the credentials have expired; refresh them (for SSO: `aws sso login`)")
+        }
+        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => Some("the credentials are not valid for this account or endpoint"),
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => {
+            Some("AWS kept throttling after retries; try again, or deploy fewer services at once")
+        }
+        "ClusterNotFoundException" => Some("check the environment's `cluster` in wharf.toml"),
+        _ => None,
+    }
+}
+
+/// The error and its sources joined, most specific last.
+fn source_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}

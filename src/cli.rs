@@ -1,0 +1,135 @@
+//! The command line: global flags, the verbs, and the mapping of errors to exit codes.
+//!
+//! Each verb lives in `commands/<verb>.rs` with its own `Args`; this file only lists them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::output::{Format, Output};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    version,
+    about = "Ship containerized applications to AWS ECS",
+    long_about = "Ship containerized applications to AWS ECS (Fargate and EC2) across an \
+                  application's environments: render task definitions, deploy, watch, roll back.\n\n\
+                  Exit codes: 0 success, 1 the operation failed, 2 usage or project-file error, \
+                  3 AWS error, 4 timed out, 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every verb understands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalArgs {
+    /// Environment to act on (a table under [environments] in wharf.toml).
+    #[arg(long, short = 'e', global = true, env = "WHARF_ENV")]
+    pub env: Option<String>,
+    /// Project file.
+    #[arg(long, short = 'f', global = true, default_value = crate::manifest::FILE_NAME, env = "WHARF_FILE")]
+    pub file: PathBuf,
+    /// AWS profile (overrides the environment's `profile`).
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS region (overrides the environment's `region`).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Output format.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// More detail; repeat for more (-vv).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Answer yes to confirmations (required to change a `confirm = true` environment without a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// No colours (also: NO_COLOR=1).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+}
+
+/// What every command gets: the global flags and how to print.
+pub struct Context {
+    pub global: GlobalArgs,
+    pub out: Output,
+}
+
+impl Context {
+    pub fn manifest(&self) -> Result<Manifest> {
+        Manifest::load(&self.global.file)
+    }
+
+    /// The `--env` value, required by verbs that act on one environment.
+    pub fn env_name(&self) -> Result<&str> {
+        self.global.env.as_deref().ok_or_else(|| {
+            Error::usage("this command needs an environment: pass --env NAME (or set WHARF_ENV)")
+        })
+    }
+}
+
+/// Parses the command line, runs the verb, prints any error and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let out = Output::new(cli.global.output, cli.global.no_color, cli.global.verbose);
+    let ctx = Context {
+        global: cli.global,
+        out,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run(&ctx, cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&ctx.out, &e);
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(ctx: &Context, command: Command) -> Result<i32> {
+    match command {
+    }
+}
+
+/// Prints an error for the user on stderr (and as JSON on stdout with `--output json`).
+pub fn report(out: &Output, e: &Error) {
+    let message = e.message.trim_start_matches("error: ");
+    eprintln!("{} {}", console::style("error:").red().bold(), message);
+    if let Some(hint) = &e.hint {
+        eprintln!("  {} {hint}", console::style("hint:").cyan());
+    }
+    if out.is_json() {
+        out.json(&serde_json::json!({
+            "error": { "message": message, "hint": e.hint, "exit_code": e.exit_code() }
+        }));
+    }
+}

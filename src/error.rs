@@ -1,0 +1,87 @@
+//! wharf's error type: what went wrong, written for the user, and the exit code it maps to.
+//!
+//! Exit codes are part of the interface (see DESIGN.md): 0 success, 1 the operation failed,
+//! 2 usage or project-file error, 3 AWS error, 4 timed out, 130 interrupted.
+
+use std::fmt;
+
+/// The class of an error, which decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The operation ran and failed (deploy rolled back, build failed): exit 1.
+    Failed,
+    /// Bad flags, a bad project file, template or task definition: exit 2.
+    Usage,
+    /// AWS said no: credentials, permissions, throttling that did not clear: exit 3.
+    Aws,
+    /// Waiting ran out of time: exit 4.
+    Timeout,
+    /// Ctrl-C: exit 130.
+    Interrupted,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Failed => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::Aws => 3,
+            ErrorKind::Timeout => 4,
+            ErrorKind::Interrupted => 130,
+        }
+    }
+}
+
+/// An error for the user: a message (already including any source snippet) and an optional hint.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, message)
+    }
+    pub fn aws(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Aws, message)
+    }
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
+    }
+    pub fn interrupted(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Interrupted, message)
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+    pub fn exit_code(&self) -> i32 {
+        self.kind.exit_code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,23 @@
+//! wharf ships containerized applications to AWS ECS across an application's environments.
+//!
+//! The library is the product; `main.rs` only calls [`cli::main`]. Read the modules in this order:
+//!
+//! - [`manifest`]: the project file, `wharf.toml`, loaded with the location of every value.
+//! - [`render`]: task-definition templates (minijinja) rendered per environment.
+//! - [`taskdef`]: checks of a rendered task definition against the RegisterTaskDefinition shape.
+//! - [`normalize`]: task definitions and services brought to one canonical form so that rendered
+//!   and live versions compare equal when AWS only filled in defaults.
+//! - [`plan`]: what a deploy will do, as data, before anything is sent.
+//! - [`rollout`]: the state machine that reads ECS snapshots and says progressing, done or failed.
+//! - [`watch`]: the loop that polls ECS for many services at once and feeds [`rollout`].
+//! - [`aws`]: the edge to AWS (SDK clients built once per environment, errors made readable).
+//! - [`commands`]: one file per verb; each parses, calls the core, prints.
+//! - [`error`] and [`diag`]: errors written for the user, with exit codes and source locations.
+
+pub mod aws;
+pub mod cli;
+pub mod commands;
+pub mod diag;
+pub mod error;
+pub mod manifest;
+pub mod output;
