@@ -4,6 +4,7 @@
 //! instance roles) with the environment's region, profile and endpoint. Nothing else in wharf
 //! builds an SDK client.
 
+pub mod ecs;
 pub mod raw;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1,0 +1,248 @@
+//! ECS calls as wharf makes them: batched the way the API allows (DescribeServices 10 at a time,
+//! DescribeTasks 100 at a time), answered as the JSON AWS sent, and sent, for the inputs wharf
+//! builds as documents (task definitions, CreateService, UpdateService), as those documents.
+
+
+
+use aws_sdk_ecs::Client;
+use serde_json::Value;
+
+use super::raw::{Capture, ReplaceBody};
+use super::error;
+use crate::ecs::{Service, Task};
+use crate::error::{Error, Result};
+
+/// DescribeServices takes at most 10 services per call.
+pub const DESCRIBE_SERVICES_BATCH: usize = 10;
+/// DescribeTasks takes at most 100 tasks per call.
+pub const DESCRIBE_TASKS_BATCH: usize = 100;
+
+/// ECS in one cluster.
+#[derive(Clone, Debug)]
+pub struct Ecs {
+    pub client: Client,
+    pub cluster: String,
+}
+
+/// A service DescribeServices knows, or the name it reported as missing.
+#[derive(Debug, Clone)]
+pub enum Described {
+    Found(Box<Service>, Value),
+    Missing(String),
+}
+
+impl Ecs {
+    pub fn new(client: Client, cluster: impl Into<String>) -> Self {
+        Ecs {
+            client,
+            cluster: cluster.into(),
+        }
+    }
+
+    /// Describes `names` in batches of 10, in order. Services ECS reports as missing (or that are
+    /// INACTIVE, which ECS keeps listing for a while after deletion) come back as `Missing`.
+    pub async fn describe_services(&self, names: &[String]) -> Result<Vec<Described>> {
+        let mut out = Vec::with_capacity(names.len());
+        for batch in names.chunks(DESCRIBE_SERVICES_BATCH) {
+            let cap = Capture::new();
+            self.client
+                .describe_services()
+                .cluster(&self.cluster)
+                .set_services(Some(batch.to_vec()))
+                .customize()
+                .interceptor(cap.clone())
+                .send()
+                .await
+                .map_err(|e| error("ecs:DescribeServices", e))?;
+            let body = cap.json("ecs:DescribeServices")?;
+            let found = body["services"].as_array().cloned().unwrap_or_default();
+            for name in batch {
+                let raw = found.iter().find(|s| {
+                    s["serviceName"].as_str() == Some(name.as_str())
+                        || s["serviceArn"].as_str() == Some(name.as_str())
+                });
+                match raw {
+                    Some(raw) if raw["status"] != "INACTIVE" => {
+                        let service: Service = serde_json::from_value(raw.clone()).map_err(|e| {
+                            Error::aws(format!("ecs:DescribeServices: unexpected answer for {name}: {e}"))
+                        })?;
+                        out.push(Described::Found(Box::new(service), raw.clone()));
+                    }
+                    _ => out.push(Described::Missing(name.clone())),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Describes tasks in batches of 100.
+    pub async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<Task>> {
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            let cap = Capture::new();
+            self.client
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .customize()
+                .interceptor(cap.clone())
+                .send()
+                .await
+                .map_err(|e| error("ecs:DescribeTasks", e))?;
+            let body = cap.json("ecs:DescribeTasks")?;
+            let tasks: Vec<Task> = serde_json::from_value(body["tasks"].clone()).unwrap_or_default();
+            out.extend(tasks);
+        }
+        Ok(out)
+    }
+
+    /// Task ARNs of a service (or of a deployment, with `started_by`), all pages.
+    pub async fn list_tasks(
+        &self,
+        service: Option<&str>,
+        started_by: Option<&str>,
+        stopped: bool,
+    ) -> Result<Vec<String>> {
+        let desired = if stopped {
+            aws_sdk_ecs::types::DesiredStatus::Stopped
+        } else {
+            aws_sdk_ecs::types::DesiredStatus::Running
+        };
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_tasks()
+                .cluster(&self.cluster)
+                .set_service_name(service.map(str::to_string))
+                .set_started_by(started_by.map(str::to_string))
+                .desired_status(desired.clone())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error("ecs:ListTasks", e))?;
+            arns.extend(page.task_arns.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+
+    /// The task definition `name` (family, family:revision or ARN) as AWS describes it, or `None`
+    /// when it does not exist.
+    pub async fn describe_task_definition(&self, name: &str) -> Result<Option<Value>> {
+        let cap = Capture::new();
+        let result = self
+            .client
+            .describe_task_definition()
+            .task_definition(name)
+            .customize()
+            .interceptor(cap.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Some(cap.json("ecs:DescribeTaskDefinition")?["taskDefinition"].clone())),
+            Err(e) => {
+                let missing = e.as_service_error().is_some_and(|se| {
+                    let text = se.to_string().to_ascii_lowercase();
+                    se.is_client_exception()
+                        && (text.contains("unable to describe") || text.contains("not found") || text.contains("does not exist"))
+                });
+                if missing {
+                    Ok(None)
+                } else {
+                    Err(error("ecs:DescribeTaskDefinition", e))
+                }
+            }
+        }
+    }
+
+    /// Registers `document` (a RegisterTaskDefinition request body). Sent once, without the SDK's
+    /// automatic retries: a retry after an answer that was lost would register a duplicate
+    /// revision. [`crate::deploy`] retries by first checking whether the revision exists.
+    pub async fn register_task_definition(&self, document: &Value) -> Result<Value> {
+        let family = document["family"].as_str().unwrap_or_default().to_string();
+        let cap = Capture::new();
+        self.client
+            .register_task_definition()
+            .family(family)
+            .customize()
+            .config_override(
+                aws_sdk_ecs::config::Builder::default()
+                    .retry_config(aws_config::retry::RetryConfig::disabled()),
+            )
+            .interceptor(ReplaceBody::new(document))
+            .interceptor(cap.clone())
+            .send()
+            .await
+            .map_err(|e| error("ecs:RegisterTaskDefinition", e))?;
+        Ok(cap.json("ecs:RegisterTaskDefinition")?["taskDefinition"].clone())
+    }
+
+    /// CreateService with `document` as the request body.
+    pub async fn create_service(&self, document: &Value) -> Result<Service> {
+        let cap = Capture::new();
+        self.client
+            .create_service()
+            .cluster(&self.cluster)
+            .service_name(document["serviceName"].as_str().unwrap_or_default())
+            .customize()
+            .interceptor(ReplaceBody::new(document))
+            .interceptor(cap.clone())
+            .send()
+            .await
+            .map_err(|e| error("ecs:CreateService", e))?;
+        service_of(cap.json("ecs:CreateService")?, "ecs:CreateService")
+    }
+
+    /// UpdateService with `document` as the request body.
+    pub async fn update_service(&self, document: &Value) -> Result<Service> {
+        let cap = Capture::new();
+        self.client
+            .update_service()
+            .cluster(&self.cluster)
+            .service(document["service"].as_str().unwrap_or_default())
+            .customize()
+            .interceptor(ReplaceBody::new(document))
+            .interceptor(cap.clone())
+            .send()
+            .await
+            .map_err(|e| error("ecs:UpdateService", e))?;
+        service_of(cap.json("ecs:UpdateService")?, "ecs:UpdateService")
+    }
+
+    /// Task definition ARNs of a family, newest first.
+    pub async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_task_definitions()
+                .family_prefix(family)
+                .sort(aws_sdk_ecs::types::SortOrder::Desc)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error("ecs:ListTaskDefinitions", e))?;
+            arns.extend(
+                page.task_definition_arns
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|a| crate::ecs::family_of(a) == family),
+            );
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(arns);
+            }
+        }
+    }
+}
+
+fn service_of(body: Value, operation: &str) -> Result<Service> {
+    serde_json::from_value(body["service"].clone())
+        .map_err(|e| Error::aws(format!("{operation}: unexpected answer: {e}")))
+}
+

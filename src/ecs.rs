@@ -1,0 +1,140 @@
+//! ECS objects as wharf reads them: the parts of services, deployments, tasks and events that the
+//! rollout logic needs, deserialized from the JSON AWS sends (camelCase, epoch-second timestamps).
+//!
+//! Every field is optional or defaulted: AWS omits what is empty, and wharf must never fail to read
+//! a snapshot because a field it does not need is missing.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Service {
+    pub service_arn: String,
+    pub service_name: String,
+    pub cluster_arn: String,
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i64,
+    pub running_count: i64,
+    pub pending_count: i64,
+    pub launch_type: Option<String>,
+    pub deployments: Vec<Deployment>,
+    pub events: Vec<ServiceEvent>,
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    pub load_balancers: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeploymentConfiguration {
+    pub deployment_circuit_breaker: Option<CircuitBreaker>,
+    pub maximum_percent: Option<i64>,
+    pub minimum_healthy_percent: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Deployment {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    pub task_definition: String,
+    pub desired_count: i64,
+    pub pending_count: i64,
+    pub running_count: i64,
+    pub failed_tasks: i64,
+    pub created_at: Option<f64>,
+    pub updated_at: Option<f64>,
+    /// IN_PROGRESS, COMPLETED or FAILED (absent for other deployment controllers).
+    pub rollout_state: Option<String>,
+    pub rollout_state_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: Option<f64>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Task {
+    pub task_arn: String,
+    pub task_definition_arn: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub started_by: Option<String>,
+    pub group: Option<String>,
+    pub health_status: Option<String>,
+    pub created_at: Option<f64>,
+    pub started_at: Option<f64>,
+    pub stopped_at: Option<f64>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Container {
+    pub name: String,
+    pub image: Option<String>,
+    pub last_status: Option<String>,
+    pub exit_code: Option<i64>,
+    pub reason: Option<String>,
+    pub health_status: Option<String>,
+}
+
+impl Service {
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
+    pub fn deployment(&self, id: &str) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+
+    pub fn circuit_breaker(&self) -> CircuitBreaker {
+        self.deployment_configuration
+            .as_ref()
+            .and_then(|c| c.deployment_circuit_breaker.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Task {
+    /// The last part of the task ARN, as ECS shows it in events and log streams.
+    pub fn id(&self) -> &str {
+        short_id(&self.task_arn)
+    }
+}
+
+/// The part after the last `/` of an ARN (task id, service name).
+pub fn short_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// `family:revision` of a task definition ARN.
+pub fn family_revision(arn: &str) -> &str {
+    short_id(arn)
+}
+
+/// The family of a task definition ARN or `family:revision`.
+pub fn family_of(arn: &str) -> &str {
+    let last = short_id(arn);
+    last.rsplit_once(':').map(|(f, _)| f).unwrap_or(last)
+}
+
+/// The revision number of a task definition ARN or `family:revision`.
+pub fn revision_of(arn: &str) -> Option<u64> {
+    short_id(arn).rsplit_once(':')?.1.parse().ok()
+}
