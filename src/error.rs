@@ -38,6 +38,8 @@ pub struct Error {
     pub kind: ErrorKind,
     pub message: String,
     pub hint: Option<String>,
+    /// An AWS error worth another try (throttling, 5xx, a dropped connection).
+    pub retryable: bool,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -48,6 +50,7 @@ impl Error {
             kind,
             message: message.into(),
             hint: None,
+            retryable: false,
         }
     }
     pub fn usage(message: impl Into<String>) -> Self {
@@ -67,6 +70,10 @@ impl Error {
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+    pub fn retryable(mut self) -> Self {
+        self.retryable = true;
         self
     }
     pub fn exit_code(&self) -> i32 {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::aws::ecs::{Described, Ecs};
 use crate::ecs::{family_revision, Service, ServiceEvent, Task};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::rollout::{assess, find_deployment, Failure, Target, Verdict};
 use crate::view::{Row, View};
 
@@ -106,7 +106,7 @@ pub async fn watch(
                 errors = 0;
                 d
             }
-            Err(e) if transient(&e) && errors < MAX_POLL_ERRORS => {
+            Err(e) if e.retryable && errors < MAX_POLL_ERRORS => {
                 errors += 1;
                 interval = (interval * 2).min(THROTTLED_MAX);
                 view.note(&format!("ECS did not answer ({}); retrying in {:.1}s", first_line(&e.message), interval.as_secs_f64()));
@@ -222,18 +222,6 @@ async fn newly_stopped(ecs: &Ecs, deployment_id: &str, known: &HashMap<String, T
     let mut tasks = ecs.describe_tasks(&arns).await?;
     tasks.retain(|t| t.last_status == "STOPPED");
     Ok(tasks)
-}
-
-/// Errors worth another poll: throttling that outlived the SDK's retries, 5xx, dropped
-/// connections.
-fn transient(e: &Error) -> bool {
-    if e.kind != ErrorKind::Aws {
-        return false;
-    }
-    let m = e.message.to_ascii_lowercase();
-    ["throttl", "rate exceeded", "too many requests", "could not reach", "timed out", "service unavailable", "internalerror", "internal server", "serverexception", "dispatch", "connection"]
-        .iter()
-        .any(|w| m.contains(w))
 }
 
 fn first_line(s: &str) -> &str {

@@ -97,7 +97,7 @@ impl Clients {
 pub fn error<E, R>(operation: &str, err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + HasStatus,
 {
     match &err {
         SdkError::ServiceError(service) => {
@@ -105,7 +105,10 @@ where
             let code = e.code().unwrap_or("UnknownError");
             let message = e.message().unwrap_or("no message");
             let hint = hint_for_code(code);
-            let error = Error::aws(format!("{operation} failed: {code}: {message}"));
+            let mut error = Error::aws(format!("{operation} failed: {code}: {message}"));
+            if is_throttling(code) || service.raw().status().is_server_error() {
+                error = error.retryable();
+            }
             match hint {
                 Some(h) => error.with_hint(h),
                 None => error,
@@ -122,8 +125,14 @@ where
             };
             Error::aws(format!("{operation} failed: {what}: {detail}"))
                 .with_hint("check the network, the region, and the environment's endpoint_url")
+                .retryable()
         }
-        SdkError::TimeoutError(_) => Error::aws(format!("{operation} failed: the request timed out")),
+        SdkError::TimeoutError(_) => {
+            Error::aws(format!("{operation} failed: the request timed out")).retryable()
+        }
+        SdkError::ResponseError(_) => {
+            Error::aws(format!("{operation} failed: {}", source_chain(&err))).retryable()
+        }
         SdkError::ConstructionFailure(_) => {
             let detail = source_chain(&err);
             let e = Error::aws(format!("{operation} failed: {detail}"));
@@ -135,6 +144,14 @@ where
         }
         _ => Error::aws(format!("{operation} failed: {}", source_chain(&err))),
     }
+}
+
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
+            | "ThrottledException" | "RequestThrottled" | "RequestThrottledException"
+    )
 }
 
 fn hint_for_code(code: &str) -> Option<&'static str> {
@@ -156,6 +173,17 @@ fn hint_for_code(code: &str) -> Option<&'static str> {
 }
 
 /// The error and its sources joined, most specific last.
+/// Responses that carry an HTTP status (every SDK response does).
+pub trait HasStatus {
+    fn status(&self) -> aws_smithy_runtime_api::http::StatusCode;
+}
+
+impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status(&self) -> aws_smithy_runtime_api::http::StatusCode {
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse::status(self)
+    }
+}
+
 fn source_chain(err: &dyn std::error::Error) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
