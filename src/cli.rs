@@ -59,6 +59,14 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Check the project file and every template for every environment, offline.
+    Validate(commands::validate::Args),
+    /// Print a service's or job's rendered task definition as JSON.
+    Render(commands::render::Args),
+    /// Write a starter project, or adopt a running ECS service (--from-service).
+    Init(commands::init::Args),
+    /// Print shell completions.
+    Completions(commands::completions::Args),
 }
 
 /// What every command gets: the global flags and how to print.
@@ -117,6 +125,10 @@ pub fn main() -> i32 {
 
 async fn run(ctx: &Context, command: Command) -> Result<i32> {
     match command {
+        Command::Validate(args) => commands::validate::run(ctx, args).await,
+        Command::Render(args) => commands::render::run(ctx, args).await,
+        Command::Init(args) => commands::init::run(ctx, args).await,
+        Command::Completions(args) => commands::completions::run(ctx, args),
     }
 }
 

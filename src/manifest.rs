@@ -103,7 +103,9 @@ pub struct Environment {
 #[serde(deny_unknown_fields)]
 pub struct ServiceOverride {
     pub desired_count: Option<Spanned<u32>>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub memory: Option<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
@@ -128,7 +130,9 @@ pub struct Service {
     pub name: Option<Spanned<String>>,
     pub desired_count: Option<Spanned<u32>>,
     /// Overrides the task definition's task-level cpu / memory.
+    #[serde(default, deserialize_with = "string_or_number")]
     pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub memory: Option<Spanned<String>>,
     /// FARGATE or EC2 (ignored when capacity providers are given).
     pub launch_type: Option<Spanned<String>>,
@@ -196,7 +200,9 @@ pub struct Job {
     pub task_definition: Spanned<String>,
     /// Command override for the essential container.
     pub command: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
     pub memory: Option<Spanned<String>>,
     pub launch_type: Option<Spanned<String>>,
     pub platform_version: Option<String>,
@@ -205,39 +211,86 @@ pub struct Job {
     pub vars: BTreeMap<String, toml::Value>,
 }
 
+/// The ways a task can be launched (`launch_type`).
+pub const LAUNCH_TYPES: &[&str] = &["FARGATE", "EC2", "EXTERNAL"];
+
+/// A service or a job: the things that have a task definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    Service,
+    Job,
+}
+
+impl UnitKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            UnitKind::Service => "service",
+            UnitKind::Job => "job",
+        }
+    }
+}
+
+/// Settings of one service or job in one environment, after the environment's overrides.
+#[derive(Debug, Clone)]
+pub struct Effective<'a> {
+    pub kind: UnitKind,
+    pub name: &'a str,
+    pub task_definition: &'a Spanned<String>,
+    /// Environment override, else the service's own value.
+    pub desired_count: Option<u32>,
+    pub cpu: Option<&'a Spanned<String>>,
+    pub memory: Option<&'a Spanned<String>>,
+    pub launch_type: Option<&'a str>,
+    /// The service's or job's own network, else the environment's.
+    pub network: Option<&'a Network>,
+    /// `vars` as templates see them: project < environment < service/job < environment override.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
 impl Manifest {
-    /// Reads and checks `path`. Errors carry file, line, column and a caret snippet; exit code 2.
+    /// Reads and checks `path`, including that the task-definition files it names exist.
+    /// Errors carry file, line, column and a caret snippet; exit code 2.
     pub fn load(path: &Path) -> Result<Manifest> {
         let source = std::fs::read_to_string(path).map_err(|e| {
             Error::usage(format!("cannot read project file {}: {e}", path.display())).with_hint(
                 "run wharf in the folder holding wharf.toml, pass --file, or create one with `wharf init`",
             )
         })?;
-        Self::parse(path, source)
+        let manifest = Self::parse(path, source)?;
+        manifest.check_files()?;
+        Ok(manifest)
     }
 
-    /// Parses `source` as the project file at `path` (which need not exist).
+    /// Parses `source` as the project file at `path` (which need not exist) and runs every check
+    /// that does not read other files.
     pub fn parse(path: &Path, source: String) -> Result<Manifest> {
         let doc: ProjectFile = toml::from_str(&source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            Error::usage(crate::diag::snippet(
+            let (message, hint) = explain_toml_error(e.message());
+            let error = Error::usage(crate::diag::snippet(
                 path,
                 &source,
                 span,
-                &format!("error: {}", e.message().trim()),
-            ))
+                &format!("error: {message}"),
+            ));
+            match hint {
+                Some(h) => error.with_hint(h),
+                None => error,
+            }
         })?;
         let root = path
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        Ok(Manifest {
+        let manifest = Manifest {
             path: path.to_path_buf(),
             root,
             source,
             doc,
-        })
+        };
+        manifest.check()?;
+        Ok(manifest)
     }
 
     pub fn app(&self) -> &str {
@@ -248,11 +301,19 @@ impl Manifest {
     pub fn environment(&self, name: &str) -> Result<&Environment> {
         self.doc.environments.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.doc.environments.keys().map(String::as_str).collect();
-            Error::usage(format!(
+            let error = Error::usage(format!(
                 "no environment `{name}` in {} (environments: {})",
                 self.path.display(),
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
-            ))
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+            match did_you_mean(name, known.iter().copied()) {
+                Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+                None => error,
+            }
         })
     }
 
@@ -264,5 +325,577 @@ impl Manifest {
             span,
             &format!("error: {message}"),
         ))
+    }
+
+    /// Path of a file named in the project file (relative to the project folder).
+    pub fn resolve_path(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Whether `name` is a service (or else a job) of this project.
+    pub fn unit_kind(&self, name: &str) -> Option<UnitKind> {
+        if self.doc.services.contains_key(name) {
+            Some(UnitKind::Service)
+        } else if self.doc.jobs.contains_key(name) {
+            Some(UnitKind::Job)
+        } else {
+            None
+        }
+    }
+
+    /// A usage error for a service or job name that does not exist, with a suggestion.
+    pub fn unknown_unit(&self, name: &str) -> Error {
+        let names = self
+            .doc
+            .services
+            .keys()
+            .chain(self.doc.jobs.keys())
+            .map(String::as_str);
+        let known: Vec<&str> = names.collect();
+        let error = Error::usage(format!(
+            "no service or job `{name}` in {} (known: {})",
+            self.path.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+        match did_you_mean(name, known.iter().copied()) {
+            Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+            None => error,
+        }
+    }
+
+    /// The settings of service or job `name` in environment `env`, after overrides.
+    pub fn effective(&self, env: &str, kind: UnitKind, name: &str) -> Result<Effective<'_>> {
+        let environment = self.environment(env)?;
+        let mut vars = to_json_map(&self.doc.vars);
+        vars.extend(to_json_map(&environment.vars));
+        let effective = match kind {
+            UnitKind::Service => {
+                let (name, service) = self
+                    .doc
+                    .services
+                    .get_key_value(name)
+                    .ok_or_else(|| self.unknown_unit(name))?;
+                let over = environment.services.get(name.as_str());
+                vars.extend(to_json_map(&service.vars));
+                if let Some(o) = over {
+                    vars.extend(to_json_map(&o.vars));
+                }
+                Effective {
+                    kind,
+                    name,
+                    task_definition: &service.task_definition,
+                    desired_count: over
+                        .and_then(|o| o.desired_count.as_ref())
+                        .or(service.desired_count.as_ref())
+                        .map(|c| *c.get_ref()),
+                    cpu: over.and_then(|o| o.cpu.as_ref()).or(service.cpu.as_ref()),
+                    memory: over
+                        .and_then(|o| o.memory.as_ref())
+                        .or(service.memory.as_ref()),
+                    launch_type: service.launch_type.as_ref().map(|l| l.get_ref().as_str()),
+                    network: service.network.as_ref().or(environment.network.as_ref()),
+                    vars,
+                }
+            }
+            UnitKind::Job => {
+                let (name, job) = self
+                    .doc
+                    .jobs
+                    .get_key_value(name)
+                    .ok_or_else(|| self.unknown_unit(name))?;
+                let over = environment.jobs.get(name.as_str());
+                vars.extend(to_json_map(&job.vars));
+                if let Some(o) = over {
+                    vars.extend(to_json_map(&o.vars));
+                }
+                Effective {
+                    kind,
+                    name,
+                    task_definition: &job.task_definition,
+                    desired_count: None,
+                    cpu: over.and_then(|o| o.cpu.as_ref()).or(job.cpu.as_ref()),
+                    memory: over.and_then(|o| o.memory.as_ref()).or(job.memory.as_ref()),
+                    launch_type: job.launch_type.as_ref().map(|l| l.get_ref().as_str()),
+                    network: job.network.as_ref().or(environment.network.as_ref()),
+                    vars,
+                }
+            }
+        };
+        Ok(effective)
+    }
+
+    /// Services in an order where each comes after the services it `depends_on` (ties by name).
+    /// The project file was checked for cycles when loaded.
+    pub fn service_order(&self) -> Vec<&str> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut pending: Vec<&str> = self.doc.services.keys().map(String::as_str).collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|name| {
+                let ready = self.doc.services[*name].depends_on.iter().all(|d| {
+                    done.contains(&d.get_ref().as_str())
+                        || !self.doc.services.contains_key(d.get_ref())
+                });
+                if ready {
+                    done.push(name);
+                }
+                !ready
+            });
+            if pending.len() == before {
+                // A cycle (rejected by `check`); keep going rather than loop forever.
+                done.append(&mut pending);
+            }
+        }
+        done
+    }
+
+    /// Checks that need nothing but the file itself. All problems are reported at once.
+    fn check(&self) -> Result<()> {
+        let mut errors: Vec<Error> = Vec::new();
+        let doc = &self.doc;
+        let app = doc.app.get_ref();
+        if app.is_empty() {
+            errors.push(self.error_at(
+                doc.app.span(),
+                "`app` is empty; it names the app in SSM paths, tags and locks",
+            ));
+        } else if let Some(problem) = name_problem(app, 64) {
+            errors.push(
+                self.error_at(doc.app.span(), &format!("`app` = \"{app}\" cannot be used in names: {problem}"))
+                    .with_hint("use letters, digits, `-` and `_`, starting with a letter or digit (for example \"my-app\")"),
+            );
+        }
+        for (kind, names) in [
+            ("environment", doc.environments.keys().collect::<Vec<_>>()),
+            ("service", doc.services.keys().collect()),
+            ("job", doc.jobs.keys().collect()),
+            ("image", doc.images.keys().collect()),
+        ] {
+            let table = format!("{kind}s");
+            for name in names {
+                if let Some(problem) = name_problem(name, 255) {
+                    let span = self.key_span(&[&table, name]).unwrap_or(0..0);
+                    errors.push(self.error_at(
+                        span,
+                        &format!("{kind} name `{name}` is not usable: {problem}"),
+                    ));
+                }
+            }
+        }
+        for name in doc.services.keys() {
+            if doc.jobs.contains_key(name) {
+                let span = self.key_span(&["jobs", name]).unwrap_or(0..0);
+                errors.push(self.error_at(
+                    span,
+                    &format!("`{name}` is both a service and a job; commands take either by name, so names must differ"),
+                ));
+            }
+        }
+        for (env_name, env) in &doc.environments {
+            if let Some(account) = &env.account {
+                let a = account.get_ref();
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    errors.push(self.error_at(
+                        account.span(),
+                        &format!("`account` = \"{a}\" is not an AWS account id (12 digits)"),
+                    ));
+                }
+            }
+            if let Some(region) = &env.region {
+                let r = region.get_ref();
+                let ok = !r.is_empty()
+                    && r.split('-').count() >= 3
+                    && r.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !ok {
+                    errors.push(self.error_at(
+                        region.span(),
+                        &format!(
+                            "`region` = \"{r}\" is not an AWS region (for example \"us-east-1\")"
+                        ),
+                    ));
+                }
+            }
+            if let Some(url) = &env.endpoint_url {
+                let u = url.get_ref();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    errors.push(self.error_at(
+                        url.span(),
+                        &format!("`endpoint_url` = \"{u}\" must start with http:// or https://"),
+                    ));
+                }
+            }
+            for (table, kind, known) in [
+                ("services", UnitKind::Service, &env.services),
+                ("jobs", UnitKind::Job, &env.jobs),
+            ] {
+                for over_name in known.keys() {
+                    let exists = match kind {
+                        UnitKind::Service => doc.services.contains_key(over_name),
+                        UnitKind::Job => doc.jobs.contains_key(over_name),
+                    };
+                    if exists {
+                        continue;
+                    }
+                    let span = self
+                        .key_span(&["environments", env_name, table, over_name])
+                        .unwrap_or(0..0);
+                    let candidates: Vec<&str> = match kind {
+                        UnitKind::Service => doc.services.keys().map(String::as_str).collect(),
+                        UnitKind::Job => doc.jobs.keys().map(String::as_str).collect(),
+                    };
+                    let mut message = format!(
+                        "environment `{env_name}` overrides {} `{over_name}`, which is not defined in [{table}]",
+                        kind.noun()
+                    );
+                    if let Some(s) = did_you_mean(over_name, candidates.iter().copied()) {
+                        message.push_str(&format!("; did you mean `{s}`?"));
+                    }
+                    errors.push(self.error_at(span, &message));
+                }
+            }
+        }
+        let launch_types = doc
+            .services
+            .values()
+            .filter_map(|s| s.launch_type.as_ref())
+            .chain(doc.jobs.values().filter_map(|j| j.launch_type.as_ref()));
+        for lt in launch_types {
+            if !LAUNCH_TYPES.contains(&lt.get_ref().as_str()) {
+                let mut message = format!(
+                    "`launch_type` = \"{}\" is not one of FARGATE, EC2, EXTERNAL",
+                    lt.get_ref()
+                );
+                if let Some(s) = did_you_mean(
+                    &lt.get_ref().to_ascii_uppercase(),
+                    LAUNCH_TYPES.iter().copied(),
+                ) {
+                    message.push_str(&format!("; did you mean \"{s}\"?"));
+                }
+                errors.push(self.error_at(lt.span(), &message));
+            }
+        }
+        for (name, service) in &doc.services {
+            for dep in &service.depends_on {
+                let d = dep.get_ref();
+                if d == name {
+                    errors.push(
+                        self.error_at(dep.span(), &format!("service `{name}` depends on itself")),
+                    );
+                } else if !doc.services.contains_key(d) {
+                    let mut message =
+                        format!("service `{name}` depends on `{d}`, which is not a service");
+                    if let Some(s) = did_you_mean(d, doc.services.keys().map(String::as_str)) {
+                        message.push_str(&format!("; did you mean `{s}`?"));
+                    }
+                    errors.push(self.error_at(dep.span(), &message));
+                }
+            }
+            if let Some(d) = &service.deployment {
+                if let (Some(max), Some(min)) = (d.maximum_percent, d.minimum_healthy_percent) {
+                    if max < min {
+                        let span = self.key_span(&["services", name]).unwrap_or(0..0);
+                        errors.push(self.error_at(
+                            span,
+                            &format!("service `{name}`: deployment.maximum_percent ({max}) is below minimum_healthy_percent ({min})"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(cycle) = self.dependency_cycle() {
+            let first = &doc.services[&cycle[0]];
+            let span = first
+                .depends_on
+                .iter()
+                .find(|d| d.get_ref() == &cycle[1])
+                .map(|d| d.span())
+                .unwrap_or(0..0);
+            errors.push(self.error_at(
+                span,
+                &format!(
+                    "services depend on each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            ));
+        }
+        join_errors(errors)
+    }
+
+    /// A `depends_on` cycle as a list of names whose last equals its first, if there is one.
+    fn dependency_cycle(&self) -> Option<Vec<String>> {
+        fn visit<'a>(
+            m: &'a ProjectFile,
+            name: &'a str,
+            stack: &mut Vec<&'a str>,
+            done: &mut Vec<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(i) = stack.iter().position(|s| *s == name) {
+                let mut cycle: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            if done.contains(&name) {
+                return None;
+            }
+            stack.push(name);
+            if let Some(service) = m.services.get(name) {
+                for dep in &service.depends_on {
+                    if dep.get_ref() != name {
+                        if let Some(c) = visit(m, dep.get_ref(), stack, done) {
+                            return Some(c);
+                        }
+                    }
+                }
+            }
+            stack.pop();
+            done.push(name);
+            None
+        }
+        let mut done = Vec::new();
+        for name in self.doc.services.keys() {
+            if let Some(c) = visit(&self.doc, name, &mut Vec::new(), &mut done) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Checks that the task-definition files named in the project exist.
+    pub fn check_files(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        let paths = self
+            .doc
+            .services
+            .values()
+            .map(|s| &s.task_definition)
+            .chain(self.doc.jobs.values().map(|j| &j.task_definition));
+        for td in paths {
+            let path = self.resolve_path(td.get_ref());
+            if !path.is_file() {
+                errors.push(self.error_at(
+                    td.span(),
+                    &format!("task definition file {} does not exist", path.display()),
+                ));
+            }
+        }
+        if let Some(tf) = &self.doc.terraform {
+            let dir = self.resolve_path(tf.dir.get_ref());
+            if !dir.is_dir() {
+                errors.push(self.error_at(
+                    tf.dir.span(),
+                    &format!("Terraform folder {} does not exist", dir.display()),
+                ));
+            }
+        }
+        join_errors(errors)
+    }
+
+    /// The span of the key at `path` (table names then the key), found by re-reading the file.
+    /// Used only to locate errors, so it is not kept in memory.
+    pub fn key_span(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
+        let keys: KeyTree = toml::from_str(&self.source).ok()?;
+        keys.find(path)
+    }
+}
+
+/// Every key of the file with its span, nested (values other than tables are ignored).
+#[derive(Debug, Default)]
+struct KeyTree(Vec<(Spanned<String>, KeyTree)>);
+
+impl<'de> Deserialize<'de> for KeyTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyTree;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<KeyTree, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value: KeyTree = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(KeyTree(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<KeyTree, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(KeyTree::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl KeyTree {
+    fn find(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
+        let (first, rest) = path.split_first()?;
+        let (key, sub) = self.0.iter().find(|(k, _)| k.get_ref() == first)?;
+        if rest.is_empty() {
+            Some(key.span())
+        } else {
+            sub.find(rest)
+        }
+    }
+}
+
+/// Several errors as one (each keeps its own snippet), or Ok when there are none.
+fn join_errors(errors: Vec<Error>) -> Result<()> {
+    let mut iter = errors.into_iter();
+    let Some(mut first) = iter.next() else {
+        return Ok(());
+    };
+    for e in iter {
+        first.message.push_str("\n\n");
+        first.message.push_str(&e.to_string());
+    }
+    Err(first)
+}
+
+/// Why `name` cannot be part of SSM paths, tags and AWS resource names, if it cannot.
+pub fn name_problem(name: &str, max: usize) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.len() > max {
+        return Some(format!("it is longer than {max} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Some(format!(
+            "it contains {c:?} (allowed: letters, digits, `-`, `_`)"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("it must start with a letter or digit".into());
+    }
+    None
+}
+
+/// The candidate closest to `name`, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Rewrites serde's messages for the project file's readers: unknown keys get a suggestion.
+fn explain_toml_error(message: &str) -> (String, Option<String>) {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((name, expected)) = rest.split_once('`') {
+            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let list = candidates.join(", ");
+            return match did_you_mean(name, candidates.iter().copied()) {
+                Some(s) => (
+                    format!("unknown key `{name}`; did you mean `{s}`?"),
+                    Some(format!("keys allowed here: {list}")),
+                ),
+                None if candidates.is_empty() => (
+                    format!("unknown key `{name}`; no keys are allowed here"),
+                    None,
+                ),
+                None => (
+                    format!("unknown key `{name}`"),
+                    Some(format!("keys allowed here: {list}")),
+                ),
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((name, _)) = rest.split_once('`') {
+            return (format!("missing key `{name}`"), None);
+        }
+    }
+    (message.to_string(), None)
+}
+
+/// Accepts `cpu = 256` as well as `cpu = "256"` / `"1 vCPU"`.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Spanned<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StringOrNumber {
+        String(String),
+        Integer(i64),
+        Float(f64),
+    }
+    let value: Option<Spanned<StringOrNumber>> = Option::deserialize(d)?;
+    Ok(value.map(|v| {
+        let span = v.span();
+        let text = match v.into_inner() {
+            StringOrNumber::String(s) => s,
+            StringOrNumber::Integer(i) => i.to_string(),
+            StringOrNumber::Float(f) => f.to_string(),
+        };
+        Spanned::new(span, text)
+    }))
+}
+
+/// TOML values as JSON (for templates).
+pub fn to_json_map(
+    vars: &BTreeMap<String, toml::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    vars.iter()
+        .map(|(k, v)| (k.clone(), toml_to_json(v)))
+        .collect()
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
     }
 }

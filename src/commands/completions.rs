@@ -1,0 +1,19 @@
+//! `wharf completions SHELL`: prints a completion script for the shell.
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Context};
+use crate::error::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+pub fn run(_ctx: &Context, args: Args) -> Result<i32> {
+    let mut command = Cli::command();
+    clap_complete::generate(args.shell, &mut command, "wharf", &mut std::io::stdout());
+    Ok(0)
+}
