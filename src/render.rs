@@ -111,6 +111,7 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
     })?;
     let state = State::new(inputs, Some(unit), effective.vars.clone())?;
     let text = render_template(inputs, &state, &file, &source)?;
+    state.scan(&text);
     let text = quote_bare_markers(&text);
     let label = if text.lines().count() == source.lines().count() {
         file.clone()
@@ -242,6 +243,7 @@ pub fn render_value_for(
             &format!("{what} renders to an empty string"),
         ));
     }
+    state.scan(&rendered);
     let (unresolved, _) = state.finish();
     Ok((rendered, unresolved))
 }
@@ -370,11 +372,17 @@ impl State {
     fn or_marker(&self, value: Option<&String>, name: &str) -> Option<String> {
         match value {
             Some(v) => Some(v.clone()),
-            None if self.offline => {
-                self.record(&self.unresolved, name);
-                Some(marker(name))
-            }
+            None if self.offline => Some(marker(name)),
             None => None,
+        }
+    }
+
+    /// Notes every marker in `text` as unresolved (so only names a template used are listed).
+    fn scan(&self, text: &str) {
+        for piece in text.split(MARKER_OPEN).skip(1) {
+            if let Some(end) = piece.find(MARKER_CLOSE) {
+                self.record(&self.unresolved, &piece[..end]);
+            }
         }
     }
 
@@ -387,6 +395,8 @@ impl State {
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        // Values go in as written; minijinja would JSON-quote them in `.json` files otherwise.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         env.add_global("app", self.app.clone());
         env.add_global("env", self.env.clone());
         if let Some(tag) = self.or_marker(self.tag.as_ref(), "tag") {
@@ -545,9 +555,7 @@ impl State {
             format!("/{}/{}/{path}", self.app, self.env)
         };
         if self.offline {
-            let name = format!("ssm({full})");
-            self.record(&self.unresolved, &name);
-            return Ok(marker(&name));
+            return Ok(marker(&format!("ssm({full})")));
         }
         if let Ok(values) = self.ssm_values.lock() {
             if let Some(values) = values.as_ref() {
@@ -574,11 +582,7 @@ impl Object for TfOutputs {
         let name = key.as_str()?;
         match &self.state.tf {
             Some(map) => map.get(name).map(Value::from_serialize),
-            None if self.state.offline => {
-                let full = format!("tf.{name}");
-                self.state.record(&self.state.unresolved, &full);
-                Some(Value::from(marker(&full)))
-            }
+            None if self.state.offline => Some(Value::from(marker(&format!("tf.{name}")))),
             None => None,
         }
     }

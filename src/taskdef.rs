@@ -451,6 +451,16 @@ fn check_fargate(doc: &Value, out: &mut Vec<Problem>) {
     } else {
         out.push(problem("", "Fargate needs `networkMode` = \"awsvpc\""));
     }
+    let containers = doc["containerDefinitions"].as_array().into_iter().flatten();
+    let needs_role = containers
+        .filter(|c| c["logConfiguration"]["logDriver"] == "awslogs" || c.get("secrets").is_some())
+        .count();
+    if needs_role > 0 && doc.get("executionRoleArn").is_none() {
+        out.push(problem(
+            "",
+            "Fargate needs `executionRoleArn` when containers use the awslogs driver or secrets",
+        ));
+    }
     let (cpu_value, memory_value) = (&doc["cpu"], &doc["memory"]);
     if cpu_value.is_null() || memory_value.is_null() {
         out.push(problem("", "Fargate needs task-level `cpu` and `memory`"));

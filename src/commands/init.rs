@@ -1,18 +1,551 @@
 //! `wharf init`: writes a starter project; `--from-service CLUSTER/SERVICE` adopts a running one.
+//!
+//! Adoption reads the service (DescribeServices) and its task definition (DescribeTaskDefinition)
+//! as raw JSON and turns them into a `wharf.toml` and a template that reproduce them
+//! ([`adopt`], pure). Existing files are never overwritten without `--force`.
 
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::aws::raw::Capture;
 use crate::cli::Context;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Import a running ECS service (CLUSTER/SERVICE) with its task definition.
+    /// Import a running ECS service (CLUSTER/SERVICE) with its task definition; needs --env.
     #[arg(long, value_name = "CLUSTER/SERVICE")]
     pub from_service: Option<String>,
+    /// The app name (default: the project folder's name).
+    #[arg(long)]
+    pub app: Option<String>,
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
 }
 
-pub async fn run(_ctx: &Context, _args: Args) -> Result<i32> {
+/// Files to write, relative to the project folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub files: Vec<(PathBuf, String)>,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest_path = ctx.global.file.clone();
+    let root = manifest_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let app = match &args.app {
+        Some(a) => a.clone(),
+        None => default_app_name(&root),
+    };
+    if let Some(problem) = crate::manifest::name_problem(&app, 64) {
+        return Err(
+            Error::usage(format!("app name `{app}` cannot be used: {problem}"))
+                .with_hint("pass --app NAME"),
+        );
+    }
+    let file_name = manifest_path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_else(|| crate::manifest::FILE_NAME.to_string());
+    let project = match &args.from_service {
+        None => starter(&app, &file_name),
+        Some(spec) => {
+            let env = ctx.env_name()?.to_string();
+            let (cluster, service) = spec
+                .split_once('/')
+                .filter(|(c, s)| !c.is_empty() && !s.is_empty())
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "--from-service wants CLUSTER/SERVICE, got `{spec}`"
+                    ))
+                })?;
+            let (service_json, taskdef_json, region) = describe(ctx, cluster, service).await?;
+            let endpoint = std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|e| !e.is_empty());
+            adopt(&Adoption {
+                app: &app,
+                env: &env,
+                region: &region,
+                endpoint_url: endpoint.as_deref(),
+                cluster,
+                service: &service_json,
+                task_definition: &taskdef_json,
+                file_name: &file_name,
+            })?
+        }
+    };
+    let existing: Vec<String> = project
+        .files
+        .iter()
+        .map(|(p, _)| root.join(p))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !existing.is_empty() && !args.force {
+        return Err(
+            Error::usage(format!("refusing to overwrite {}", existing.join(", ")))
+                .with_hint("pass --force to overwrite"),
+        );
+    }
+    for (path, text) in &project.files {
+        let full = root.join(path);
+        if let Some(dir) = full.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        std::fs::write(&full, text)
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", full.display())))?;
+        ctx.out.status(format!("wrote {}", full.display()));
+    }
+    ctx.out.status(format!(
+        "next: wharf -f {} validate",
+        manifest_path.display()
+    ));
     Ok(0)
+}
+
+fn default_app_name(root: &Path) -> String {
+    let dir = std::fs::canonicalize(root).ok();
+    let name = dir
+        .as_deref()
+        .and_then(Path::file_name)
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches(|c| c == '-' || c == '_')
+        .to_string();
+    if cleaned.is_empty() {
+        "my-app".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// A starter project that passes `wharf validate`.
+pub fn starter(app: &str, file_name: &str) -> Project {
+    let toml = format!(
+        r#"# wharf project file; every key is described in docs/project-file.md.
+app = "{app}"
+
+[images.app]
+context = "."
+dockerfile = "Dockerfile"
+repository = "{app}/app"          # ECR repository name, or a full image URI
+
+[environments.dev]
+region = "us-east-1"
+# account = "123456789012"         # refuse to act on another account
+cluster = "{app}-dev"
+
+[environments.dev.network]
+subnets = []                       # subnet ids for awsvpc tasks
+security_groups = []
+assign_public_ip = false
+
+[services.web]
+task_definition = "ecs/web.json"   # rendered per environment
+desired_count = 1
+launch_type = "FARGATE"
+"#
+    );
+    let template = r#"{
+  "family": "{{ app }}-{{ env }}-{{ service }}",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "executionRoleArn": "arn:aws:iam::{{ account }}:role/{{ app }}-{{ env }}-execution",
+  "containerDefinitions": [
+    {
+      "name": "web",
+      "image": "{{ image('app') }}",
+      "essential": true,
+      "portMappings": [{ "containerPort": 8080, "protocol": "tcp" }],
+      "environment": [{ "name": "APP_ENV", "value": "{{ env }}" }],
+      "logConfiguration": {
+        "logDriver": "awslogs",
+        "options": {
+          "awslogs-group": "/{{ app }}/{{ env }}",
+          "awslogs-region": "{{ region }}",
+          "awslogs-stream-prefix": "{{ service }}",
+          "awslogs-create-group": "true"
+        }
+      }
+    }
+  ]
+}
+"#;
+    Project {
+        files: vec![
+            (PathBuf::from(file_name), toml),
+            (PathBuf::from("ecs/web.json"), template.to_string()),
+        ],
+    }
+}
+
+/// DescribeServices and DescribeTaskDefinition as raw JSON, and the region asked.
+async fn describe(ctx: &Context, cluster: &str, service: &str) -> Result<(Value, Value, String)> {
+    let env = crate::manifest::Environment {
+        region: None,
+        profile: None,
+        account: None,
+        cluster: None,
+        endpoint_url: None,
+        registry: None,
+        confirm: false,
+        network: None,
+        vars: Default::default(),
+        services: Default::default(),
+        jobs: Default::default(),
+    };
+    let clients = crate::aws::Clients::connect(&env, &ctx.global).await?;
+    let cap = Capture::new();
+    clients
+        .ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .customize()
+        .interceptor(cap.clone())
+        .send()
+        .await
+        .map_err(|e| crate::aws::error("ecs:DescribeServices", e))?;
+    let answer = cap.json("ecs:DescribeServices")?;
+    let found = answer["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["status"] != "INACTIVE"))
+        .cloned()
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "no active service `{service}` in cluster `{cluster}`"
+            ))
+        })?;
+    let arn = found["taskDefinition"]
+        .as_str()
+        .ok_or_else(|| Error::aws("ecs:DescribeServices: the service has no task definition"))?
+        .to_string();
+    let cap = Capture::new();
+    clients
+        .ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .customize()
+        .interceptor(cap.clone())
+        .send()
+        .await
+        .map_err(|e| crate::aws::error("ecs:DescribeTaskDefinition", e))?;
+    let td = cap.json("ecs:DescribeTaskDefinition")?;
+    Ok((found, td["taskDefinition"].clone(), clients.region.clone()))
+}
+
+/// What [`adopt`] works from.
+pub struct Adoption<'a> {
+    pub app: &'a str,
+    pub env: &'a str,
+    pub region: &'a str,
+    pub endpoint_url: Option<&'a str>,
+    pub cluster: &'a str,
+    /// One element of DescribeServices' `services`.
+    pub service: &'a Value,
+    /// DescribeTaskDefinition's `taskDefinition`.
+    pub task_definition: &'a Value,
+    pub file_name: &'a str,
+}
+
+fn q(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn key(s: &str) -> String {
+    let clean: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if clean.is_empty() {
+        "app".into()
+    } else {
+        clean
+    }
+}
+
+/// The project (wharf.toml and one template) that reproduces a running service.
+pub fn adopt(a: &Adoption) -> Result<Project> {
+    let svc = a.service;
+    let service_name = svc["serviceName"].as_str().unwrap_or("web").to_string();
+    let service_key = key(&service_name);
+    let mut td = crate::taskdef::strip_read_only(a.task_definition.clone());
+    let obj = td
+        .as_object_mut()
+        .ok_or_else(|| Error::aws("ecs:DescribeTaskDefinition returned no task definition"))?;
+    // The family keeps its name (so the first deploy adds a revision, not a new family), but
+    // names the environment through the template when it contains it.
+    if let Some(family) = obj
+        .get("family")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    {
+        let templated = family
+            .split('-')
+            .map(|part| {
+                if part == a.env {
+                    "{{ env }}".to_string()
+                } else {
+                    part.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("-");
+        obj.insert("family".into(), json!(templated));
+    }
+    // The essential container's image tag becomes {{ tag }}, through an [images.*] entry; other
+    // containers with the same tag follow; sidecars pinned elsewhere keep their image.
+    let mut images: Vec<(String, String)> = Vec::new();
+    let mut primary_tag: Option<String> = None;
+    if let Some(containers) = obj
+        .get_mut("containerDefinitions")
+        .and_then(Value::as_array_mut)
+    {
+        let primary = containers
+            .iter()
+            .position(|c| c.get("essential").and_then(Value::as_bool).unwrap_or(true))
+            .unwrap_or(0);
+        let order: Vec<usize> = std::iter::once(primary)
+            .chain((0..containers.len()).filter(|i| *i != primary))
+            .collect();
+        for i in order {
+            let c = &mut containers[i];
+            let Some(image) = c.get("image").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if image.contains('@') {
+                continue;
+            }
+            let last_slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+            let Some(colon) = image[last_slash..].rfind(':').map(|i| i + last_slash) else {
+                continue;
+            };
+            let (repo, tag) = (&image[..colon], &image[colon + 1..]);
+            match &primary_tag {
+                None => primary_tag = Some(tag.to_string()),
+                Some(t) if t == tag => {}
+                Some(_) => continue,
+            }
+            let name = key(c.get("name").and_then(Value::as_str).unwrap_or("app"));
+            if !images.iter().any(|(n, _)| n == &name) {
+                images.push((name.clone(), repo.to_string()));
+            }
+            c["image"] = json!(format!("{{{{ image('{name}') }}}}"));
+        }
+    }
+    let template_path = format!("ecs/{service_key}.json");
+    let mut template = serde_json::to_string_pretty(&td).unwrap_or_default();
+    template.push('\n');
+
+    let mut t = String::new();
+    t.push_str(&format!(
+        "# Adopted from ECS service {service_name} in cluster {} by `wharf init --from-service`.\n",
+        a.cluster
+    ));
+    t.push_str(&format!("app = {}\n", q(a.app)));
+    for (name, repo) in &images {
+        t.push_str(&format!("\n[images.{name}]\nrepository = {}\n", q(repo)));
+    }
+    t.push_str(&format!(
+        "\n[environments.{}]\nregion = {}\n",
+        a.env,
+        q(a.region)
+    ));
+    if let Some(e) = a.endpoint_url {
+        t.push_str(&format!("endpoint_url = {}\n", q(e)));
+    }
+    let cluster_name = svc["clusterArn"]
+        .as_str()
+        .and_then(|arn| arn.rsplit('/').next())
+        .unwrap_or(a.cluster);
+    t.push_str(&format!("cluster = {}\n", q(cluster_name)));
+
+    t.push_str(&format!(
+        "\n[services.{service_key}]\ntask_definition = {}\n",
+        q(&template_path)
+    ));
+    if service_key != service_name {
+        t.push_str(&format!("name = {}\n", q(&service_name)));
+    }
+    if let Some(n) = svc["desiredCount"].as_u64() {
+        t.push_str(&format!("desired_count = {n}\n"));
+    }
+    if let Some(lt) = svc["launchType"].as_str().filter(|s| !s.is_empty()) {
+        t.push_str(&format!("launch_type = {}\n", q(lt)));
+    }
+    if let Some(pv) = svc["platformVersion"].as_str().filter(|s| !s.is_empty()) {
+        t.push_str(&format!("platform_version = {}\n", q(pv)));
+    }
+    if svc["enableExecuteCommand"].as_bool() == Some(true) {
+        t.push_str("enable_execute_command = true\n");
+    }
+    if let Some(g) = svc["healthCheckGracePeriodSeconds"]
+        .as_u64()
+        .filter(|g| *g > 0)
+    {
+        t.push_str(&format!("health_check_grace_period = {g}\n"));
+    }
+    let list = |v: &Value| -> String {
+        let items: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(q)
+            .collect();
+        format!("[{}]", items.join(", "))
+    };
+    for cp in svc["capacityProviderStrategy"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        t.push_str(&format!(
+            "\n[[services.{service_key}.capacity_providers]]\nprovider = {}\n",
+            q(cp["capacityProvider"].as_str().unwrap_or(""))
+        ));
+        if let Some(w) = cp["weight"].as_u64() {
+            t.push_str(&format!("weight = {w}\n"));
+        }
+        if let Some(b) = cp["base"].as_u64() {
+            t.push_str(&format!("base = {b}\n"));
+        }
+    }
+    let vpc = &svc["networkConfiguration"]["awsvpcConfiguration"];
+    if vpc.is_object() {
+        t.push_str(&format!(
+            "\n[services.{service_key}.network]\nsubnets = {}\nsecurity_groups = {}\n",
+            list(&vpc["subnets"]),
+            list(&vpc["securityGroups"])
+        ));
+        if let Some(p) = vpc["assignPublicIp"].as_str() {
+            t.push_str(&format!("assign_public_ip = {}\n", p == "ENABLED"));
+        }
+    }
+    for lb in svc["loadBalancers"].as_array().into_iter().flatten() {
+        let Some(tg) = lb["targetGroupArn"].as_str() else {
+            continue;
+        };
+        t.push_str(&format!(
+            "\n[[services.{service_key}.load_balancers]]\ntarget_group_arn = {}\ncontainer_name = {}\ncontainer_port = {}\n",
+            q(tg),
+            q(lb["containerName"].as_str().unwrap_or("")),
+            lb["containerPort"].as_u64().unwrap_or(0)
+        ));
+    }
+    let dc = &svc["deploymentConfiguration"];
+    if dc.is_object() {
+        t.push_str(&format!("\n[services.{service_key}.deployment]\n"));
+        if let Some(m) = dc["maximumPercent"].as_u64() {
+            t.push_str(&format!("maximum_percent = {m}\n"));
+        }
+        if let Some(m) = dc["minimumHealthyPercent"].as_u64() {
+            t.push_str(&format!("minimum_healthy_percent = {m}\n"));
+        }
+        let cb = &dc["deploymentCircuitBreaker"];
+        if let Some(e) = cb["enable"].as_bool() {
+            t.push_str(&format!("circuit_breaker = {e}\n"));
+        }
+        if let Some(r) = cb["rollback"].as_bool() {
+            t.push_str(&format!("rollback = {r}\n"));
+        }
+    }
+    Ok(Project {
+        files: vec![
+            (PathBuf::from(a.file_name), t),
+            (PathBuf::from(template_path), template),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adoption_templates_the_tag_and_keeps_settings() {
+        let service = json!({
+            "serviceName": "api", "clusterArn": "arn:aws:ecs:us-east-1:123456789012:cluster/main",
+            "desiredCount": 3, "launchType": "FARGATE", "enableExecuteCommand": true,
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "securityGroups": ["sg-1"], "assignPublicIp": "DISABLED"}},
+            "loadBalancers": [{"targetGroupArn": "arn:tg", "containerName": "api", "containerPort": 80}],
+            "deploymentConfiguration": {"maximumPercent": 200, "minimumHealthyPercent": 100,
+                "deploymentCircuitBreaker": {"enable": true, "rollback": true}}
+        });
+        let td = json!({
+            "taskDefinitionArn": "arn:td", "revision": 7, "status": "ACTIVE", "family": "shop-prod-api",
+            "compatibilities": ["EC2", "FARGATE"], "requiresAttributes": [],
+            "containerDefinitions": [
+                {"name": "api", "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/api:v42"},
+                {"name": "proxy", "image": "nginx:1.25", "essential": false}
+            ]
+        });
+        let p = adopt(&Adoption {
+            app: "shop",
+            env: "prod",
+            region: "us-east-1",
+            endpoint_url: Some("http://127.0.0.1:5599"),
+            cluster: "main",
+            service: &service,
+            task_definition: &td,
+            file_name: "wharf.toml",
+        })
+        .unwrap();
+        let toml = &p.files[0].1;
+        let template: Value = serde_json::from_str(&p.files[1].1).unwrap();
+        assert!(toml.contains("[images.api]\nrepository = \"123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/api\""), "{toml}");
+        assert!(toml.contains("endpoint_url = \"http://127.0.0.1:5599\""));
+        assert!(toml.contains(
+            "desired_count = 3\nlaunch_type = \"FARGATE\"\nenable_execute_command = true"
+        ));
+        assert!(toml.contains("subnets = [\"subnet-1\"]"));
+        assert!(toml.contains("circuit_breaker = true\nrollback = true"));
+        assert_eq!(template["family"], "shop-{{ env }}-api");
+        assert_eq!(
+            template["containerDefinitions"][0]["image"],
+            "{{ image('api') }}"
+        );
+        assert_eq!(template["containerDefinitions"][1]["image"], "nginx:1.25");
+        assert!(template.get("revision").is_none() && template.get("compatibilities").is_none());
+        // The result loads as a project file.
+        let m = crate::manifest::Manifest::parse(Path::new("wharf.toml"), toml.clone()).unwrap();
+        assert_eq!(
+            m.doc.services["api"]
+                .desired_count
+                .as_ref()
+                .map(|c| *c.get_ref()),
+            Some(3)
+        );
+    }
+
+    #[test]
+    fn starter_parses() {
+        let p = starter("demo", "wharf.toml");
+        crate::manifest::Manifest::parse(Path::new("wharf.toml"), p.files[0].1.clone()).unwrap();
+    }
 }
