@@ -59,6 +59,20 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Render, register what changed, update services, watch, roll back on failure.
+    Deploy(commands::deploy::Args),
+    /// Force a new deployment of services with the revision they run, and watch it.
+    Redeploy(commands::redeploy::Args),
+    /// Watch rollouts already in progress to their end.
+    Wait(commands::wait::Args),
+    /// Go back to the previous (or a given) task definition revision, and watch.
+    Rollback(commands::rollback::Args),
+    /// Diff rendered task definitions and service settings against what runs (exit 1 on differences).
+    Diff(commands::diff::Args),
+    /// Services, deployments, tasks, images, events and target health of an environment.
+    Status(commands::status::Args),
+    /// Break the deploy lock of an environment (after a deploy was killed).
+    Unlock(commands::unlock::Args),
     /// Check the project file and every template for every environment, offline.
     Validate(commands::validate::Args),
     /// Print a service's or job's rendered task definition as JSON.
@@ -125,6 +139,13 @@ pub fn main() -> i32 {
 
 async fn run(ctx: &Context, command: Command) -> Result<i32> {
     match command {
+        Command::Deploy(args) => commands::deploy::run(ctx, args).await,
+        Command::Redeploy(args) => commands::redeploy::run(ctx, args).await,
+        Command::Wait(args) => commands::wait::run(ctx, args).await,
+        Command::Rollback(args) => commands::rollback::run(ctx, args).await,
+        Command::Diff(args) => commands::diff::run(ctx, args).await,
+        Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::Unlock(args) => commands::unlock::run(ctx, args).await,
         Command::Validate(args) => commands::validate::run(ctx, args).await,
         Command::Render(args) => commands::render::run(ctx, args).await,
         Command::Init(args) => commands::init::run(ctx, args).await,

@@ -17,14 +17,17 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod deploy;
 pub mod diag;
 pub mod diagnose;
+pub mod diff;
 pub mod ecs;
 pub mod error;
 pub mod lock;
 pub mod manifest;
 pub mod normalize;
 pub mod output;
+pub mod plan;
 pub mod render;
 pub mod rollout;
 pub mod taskdef;

@@ -2,6 +2,13 @@
 //! decide anything the core could decide, and makes no AWS call written inline.
 
 pub mod completions;
+pub mod deploy;
+pub mod diff;
 pub mod init;
+pub mod redeploy;
 pub mod render;
+pub mod rollback;
+pub mod status;
+pub mod unlock;
 pub mod validate;
+pub mod wait;

@@ -1,0 +1,124 @@
+//! `wharf deploy --env E [--tag T] [SERVICE...]`: render, register only what changed, create or
+//! update the services, watch, roll back on failure.
+
+use std::time::Duration;
+
+use crate::cli::Context;
+use crate::deploy::{self, Connected, WatchOptions};
+use crate::diff;
+use crate::error::Result;
+use crate::lock::DeployLock;
+use crate::normalize;
+use crate::plan::Action;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services to deploy (all when none are named).
+    pub services: Vec<String>,
+    /// Image tag for `{{ tag }}` and image().
+    #[arg(long, short = 't', env = "WHARF_TAG")]
+    pub tag: Option<String>,
+    /// Print the plan and the task-definition diffs; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Return once the services are updated, without watching the rollout.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// On failure, leave the service as it is (ECS's own circuit-breaker rollback still applies).
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// Give up watching after this long (exit 4), e.g. 15m, 90s.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest = ctx.manifest()?;
+    let keys = deploy::select_services(&manifest, &args.services)?;
+    drop(manifest);
+    let conn = Connected::open(ctx, args.tag.clone(), &keys).await?;
+    let plans = deploy::build_plan(&conn, &keys).await?;
+    if args.dry_run {
+        return print_plan(ctx, &plans);
+    }
+    deploy::check_secrets(&conn, &plans).await?;
+    if plans.iter().all(|p| p.action() == Action::Unchanged) {
+        ctx.out.status("nothing to deploy: every service already runs its rendered task definition; no revision registered");
+        let results: Vec<deploy::ServiceResult> = plans
+            .iter()
+            .map(|p| deploy::ServiceResult {
+                service: p.name.clone(),
+                revision: p.reuse.as_deref().map(crate::ecs::family_revision).unwrap_or_default().to_string(),
+                outcome: "unchanged".into(),
+                duration_secs: 0.0,
+                reason: None,
+                rolled_back_to: None,
+                diagnosis: None,
+            })
+            .collect();
+        deploy::report(ctx, &results);
+        return Ok(0);
+    }
+    deploy::confirm(ctx, &conn.env_name, conn.environment(), "Deploy")?;
+    let signal = deploy::interrupt_signal();
+    let lock = DeployLock::acquire(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+        "deploy",
+        args.timeout * 2 + Duration::from_secs(600),
+    )
+    .await?;
+    let opts = WatchOptions {
+        timeout: args.timeout,
+        no_wait: args.no_wait,
+        no_rollback: args.no_rollback,
+    };
+    let result = deploy::execute(&conn, ctx, plans, &opts, &signal).await;
+    let released = lock.release().await;
+    let results = result?;
+    released?;
+    deploy::report(ctx, &results);
+    Ok(deploy::exit_code(&results))
+}
+
+fn print_plan(ctx: &Context, plans: &[crate::plan::ServicePlan]) -> Result<i32> {
+    if ctx.out.is_json() {
+        let doc: Vec<serde_json::Value> = plans
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "service": p.name,
+                    "action": p.action(),
+                    "register": p.registers(),
+                    "reuse": p.reuse,
+                    "setting_changes": p.setting_changes,
+                    "task_definition": p.rendered,
+                    "settings": p.settings,
+                })
+            })
+            .collect();
+        ctx.out.json(&serde_json::json!({ "plan": doc }));
+        return Ok(0);
+    }
+    println!("plan (dry run, nothing changed):");
+    for p in plans {
+        println!("  {}", p.summary());
+    }
+    for p in plans.iter().filter(|p| p.registers()) {
+        let old = p
+            .latest
+            .as_ref()
+            .map(|l| diff::pretty(&normalize::task_definition(l)))
+            .unwrap_or_default();
+        let new = diff::pretty(&normalize::task_definition(&p.rendered));
+        let old_name = p
+            .latest
+            .as_ref()
+            .and_then(|l| l["taskDefinitionArn"].as_str())
+            .map(|a| format!("live {}", crate::ecs::family_revision(a)))
+            .unwrap_or_else(|| "(none)".into());
+        print!("{}", diff::unified(&old, &new, &old_name, "rendered", ctx.out.color));
+    }
+    Ok(0)
+}

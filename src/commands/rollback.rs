@@ -1,0 +1,108 @@
+//! `wharf rollback --env E [SERVICE...] [--to REVISION]`: put services back on the previous (or
+//! given) revision of their task definition family, and watch.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::aws::ecs::Described;
+use crate::cli::Context;
+use crate::deploy::{self, Connected, WatchOptions};
+use crate::ecs::{family_of, family_revision, revision_of};
+use crate::error::{Error, Result};
+use crate::lock::DeployLock;
+use crate::rollout::Target;
+use crate::view::View;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services to roll back (all when none are named).
+    pub services: Vec<String>,
+    /// Revision number to go back to (default: the one before the current).
+    #[arg(long)]
+    pub to: Option<u64>,
+    /// Return once the services are updated.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Give up watching after this long (exit 4).
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest = ctx.manifest()?;
+    let keys = deploy::select_services(&manifest, &args.services)?;
+    drop(manifest);
+    let conn = Connected::open(ctx, None, &[]).await?;
+    let names = conn.service_names(&keys)?;
+    let mut moves = Vec::new();
+    for d in conn.ecs.describe_services(&names).await? {
+        let Described::Found(s, _) = d else {
+            let Described::Missing(name) = d else { unreachable!() };
+            return Err(Error::usage(format!("service {name} does not exist in cluster {}", conn.ecs.cluster)));
+        };
+        let current = s.task_definition.clone();
+        let family = family_of(&current).to_string();
+        let to = match args.to {
+            Some(n) => {
+                let name = format!("{family}:{n}");
+                conn.ecs
+                    .describe_task_definition(&name)
+                    .await?
+                    .and_then(|td| td["taskDefinitionArn"].as_str().map(str::to_string))
+                    .ok_or_else(|| Error::usage(format!("task definition {name} does not exist")))?
+            }
+            None => {
+                let current_rev = revision_of(&current).unwrap_or(0);
+                conn.ecs
+                    .list_task_definitions(&family)
+                    .await?
+                    .into_iter()
+                    .find(|arn| revision_of(arn).is_some_and(|r| r < current_rev))
+                    .ok_or_else(|| Error::failed(format!(
+                        "{}: no revision of {family} older than {} to roll back to",
+                        s.service_name,
+                        family_revision(&current)
+                    )))?
+            }
+        };
+        moves.push((s.service_name.clone(), current, to));
+    }
+    deploy::confirm(ctx, &conn.env_name, conn.environment(), "Roll back")?;
+    let signal = deploy::interrupt_signal();
+    let lock = DeployLock::acquire(&conn.clients.ssm, conn.manifest.app(), &conn.env_name, "rollback", args.timeout * 2 + Duration::from_secs(600)).await?;
+    let result = async {
+        let since = deploy::epoch_now();
+        let mut view = View::new(ctx.out.interactive && !ctx.out.is_json(), ctx.out.verbosity > 0);
+        let mut targets = Vec::new();
+        for (name, from, to) in &moves {
+            let s = conn
+                .ecs
+                .update_service(&json!({"cluster": conn.ecs.cluster, "service": name, "taskDefinition": to}))
+                .await?;
+            view.note(&format!("{name}: {} -> {}", family_revision(from), family_revision(to)));
+            targets.push(Target {
+                service: name.clone(),
+                task_definition: to.clone(),
+                deployment_id: s
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "PRIMARY" && &d.task_definition == to)
+                    .map(|d| d.id.clone()),
+            });
+        }
+        if args.no_wait {
+            return Ok(Vec::new());
+        }
+        let opts = WatchOptions { timeout: args.timeout, no_wait: false, no_rollback: true };
+        let outcomes = deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
+        deploy::settle(&conn, ctx, outcomes, &HashMap::new(), &HashMap::new(), &opts, &mut view, &signal).await
+    }
+    .await;
+    let released = lock.release().await;
+    let results = result?;
+    released?;
+    deploy::report(ctx, &results);
+    Ok(deploy::exit_code(&results))
+}

@@ -1,0 +1,165 @@
+//! `wharf status --env E [SERVICE...]`: per service, the revision and images, deployments with
+//! counts and rollout state, tasks with health and age, the last events, and the target health of
+//! load-balanced services.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use crate::aws::ecs::Described;
+use crate::cli::Context;
+use crate::deploy::{self, Connected};
+use crate::ecs::{family_revision, short_id, Service, Task};
+use crate::error::Result;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Services to show (all when none are named).
+    pub services: Vec<String>,
+    /// Events shown per service.
+    #[arg(long, default_value_t = 5)]
+    pub events: usize,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest = ctx.manifest()?;
+    let keys = deploy::select_services(&manifest, &args.services)?;
+    drop(manifest);
+    let conn = Connected::open(ctx, None, &[]).await?;
+    let names = conn.service_names(&keys)?;
+    let described = conn.ecs.describe_services(&names).await?;
+    let now = deploy::epoch_now();
+    let mut docs = Vec::new();
+    let mut missing = false;
+    for d in described {
+        let (service, _raw) = match d {
+            Described::Found(s, raw) => (*s, raw),
+            Described::Missing(name) => {
+                missing = true;
+                docs.push(json!({"service": name, "exists": false}));
+                continue;
+            }
+        };
+        let arns = conn.ecs.list_tasks(Some(&service.service_name), None, false).await?;
+        let tasks = conn.ecs.describe_tasks(&arns).await?;
+        let td = conn.ecs.describe_task_definition(&service.task_definition).await?;
+        let images: Vec<Value> = td
+            .as_ref()
+            .and_then(|t| t["containerDefinitions"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| json!({"container": c["name"], "image": c["image"]}))
+            .collect();
+        let targets = target_health(&conn, &service).await;
+        docs.push(document(&service, &tasks, images, targets, args.events, now));
+    }
+    if ctx.out.is_json() {
+        ctx.out.json(&json!({"cluster": conn.ecs.cluster, "services": docs}));
+    } else {
+        println!("cluster {} (environment {})", conn.ecs.cluster, conn.env_name);
+        for doc in &docs {
+            print!("{}", text(doc));
+        }
+    }
+    Ok(if missing { 1 } else { 0 })
+}
+
+async fn target_health(conn: &Connected, service: &Service) -> Vec<Value> {
+    let mut out = Vec::new();
+    for lb in &service.load_balancers {
+        let Some(tg) = lb["targetGroupArn"].as_str() else { continue };
+        match conn.clients.elbv2.describe_target_health().target_group_arn(tg).send().await {
+            Ok(h) => {
+                for d in h.target_health_descriptions() {
+                    out.push(json!({
+                        "target_group": tg,
+                        "target": d.target().and_then(|t| t.id()).unwrap_or_default(),
+                        "port": d.target().and_then(|t| t.port()),
+                        "state": d.target_health().and_then(|t| t.state()).map(|s| s.as_str().to_string()),
+                        "reason": d.target_health().and_then(|t| t.description()).map(str::to_string),
+                    }));
+                }
+            }
+            Err(e) => out.push(json!({"target_group": tg, "error": crate::aws::error("elbv2:DescribeTargetHealth", e).message})),
+        }
+    }
+    out
+}
+
+fn age(now: f64, then: Option<f64>) -> String {
+    match then {
+        Some(t) if now >= t => humantime::format_duration(std::time::Duration::from_secs((now - t) as u64)).to_string(),
+        _ => "-".into(),
+    }
+}
+
+fn document(service: &Service, tasks: &[Task], images: Vec<Value>, targets: Vec<Value>, events: usize, now: f64) -> Value {
+    let mut by_dep: HashMap<&str, usize> = HashMap::new();
+    for t in tasks {
+        *by_dep.entry(t.started_by.as_deref().unwrap_or("")).or_default() += 1;
+    }
+    json!({
+        "service": service.service_name,
+        "exists": true,
+        "status": service.status,
+        "revision": family_revision(&service.task_definition),
+        "desired": service.desired_count,
+        "running": service.running_count,
+        "pending": service.pending_count,
+        "images": images,
+        "deployments": service.deployments.iter().map(|d| json!({
+            "id": d.id, "status": d.status, "revision": family_revision(&d.task_definition),
+            "rollout_state": d.rollout_state, "rollout_state_reason": d.rollout_state_reason,
+            "desired": d.desired_count, "running": d.running_count, "pending": d.pending_count,
+            "failed": d.failed_tasks, "age": age(now, d.created_at),
+        })).collect::<Vec<_>>(),
+        "tasks": tasks.iter().map(|t| json!({
+            "id": short_id(&t.task_arn), "revision": family_revision(&t.task_definition_arn),
+            "status": t.last_status, "health": t.health_status, "age": age(now, t.started_at.or(t.created_at)),
+        })).collect::<Vec<_>>(),
+        "events": service.events.iter().take(events).map(|e| json!({
+            "age": age(now, e.created_at), "message": e.message,
+        })).collect::<Vec<_>>(),
+        "targets": targets,
+    })
+}
+
+fn text(doc: &Value) -> String {
+    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    if doc["exists"] == false {
+        return format!("\n{}: does not exist\n", s(&doc["service"]));
+    }
+    let mut out = format!(
+        "\n{}  {}  {}  desired {} running {} pending {}\n",
+        console::style(s(&doc["service"])).bold(),
+        s(&doc["revision"]),
+        s(&doc["status"]),
+        doc["desired"], doc["running"], doc["pending"]
+    );
+    for i in doc["images"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  image     {}: {}\n", s(&i["container"]), s(&i["image"])));
+    }
+    for d in doc["deployments"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  deploy    {:<8} {:<14} {:<12} desired {} running {} pending {} failed {}  {} ago\n",
+            s(&d["status"]), s(&d["revision"]), d["rollout_state"].as_str().unwrap_or("-"),
+            d["desired"], d["running"], d["pending"], d["failed"], s(&d["age"])
+        ));
+    }
+    for t in doc["tasks"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  task      {:<34} {:<14} {:<10} health {:<9} up {}\n",
+            s(&t["id"]), s(&t["revision"]), s(&t["status"]), t["health"].as_str().unwrap_or("-"), s(&t["age"])
+        ));
+    }
+    for t in doc["targets"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  target    {} {} {}\n",
+            s(&t["target"]), t["state"].as_str().unwrap_or("-"), t["reason"].as_str().or(t["error"].as_str()).unwrap_or("")
+        ));
+    }
+    for e in doc["events"].as_array().into_iter().flatten() {
+        out.push_str(&format!("  event     {} ago: {}\n", s(&e["age"]), s(&e["message"])));
+    }
+    out
+}
