@@ -330,7 +330,7 @@ impl Manifest {
     /// Path of a file named in the project file (relative to the project folder).
     pub fn resolve_path(&self, relative: &str) -> PathBuf {
         let p = Path::new(relative);
-        if p.is_absolute() {
+        if p.is_absolute() || self.root == Path::new(".") {
             p.to_path_buf()
         } else {
             self.root.join(p)
@@ -810,12 +810,19 @@ pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(name, c),
+                strsim::jaro_winkler(name, c),
+                c,
+            )
+        })
+        .filter(|(distance, score, _)| *distance <= limit || *score >= 0.85)
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, c)| c)
 }
 
 /// Rewrites serde's messages for the project file's readers: unknown keys get a suggestion.
