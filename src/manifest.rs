@@ -853,7 +853,11 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
             return (format!("missing key `{name}`"), None);
         }
     }
-    (message.to_string(), None)
+    let message = message
+        .replace("expected u32", "expected a whole number (0 or more)")
+        .replace("expected u16", "expected a port number")
+        .replace("expected a boolean", "expected true or false");
+    (message, None)
 }
 
 /// Accepts `cpu = 256` as well as `cpu = "256"` / `"1 vCPU"`.
