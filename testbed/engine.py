@@ -1,0 +1,321 @@
+"""Running task containers for real with docker or podman, or scripting them.
+
+A Runner belongs to one ECS task.  It works in its own thread (never under the
+backend lock) and publishes what happened in plain attributes that the ECS
+extension's ticker reads under the lock:
+
+  runner.pull_error      None or "CannotPullContainerError: ..." (task never starts)
+  runner.start_error     None or "CannotStartContainerError: ..."
+  runner.started         True once every container has been started
+  runner.containers      {name: ContainerState}
+  runner.finished        True once every container has ended after a stop request
+"""
+import base64
+import json
+import os
+import shlex
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+LABEL = "wharf-testbed"
+
+
+def registry():
+    return os.environ.get("WHARF_TESTBED_REGISTRY", "127.0.0.1:5000")
+
+
+def registry_creds():
+    account = os.environ.get("WHARF_TESTBED_ACCOUNT_ID", "123456789012")
+    return "AWS", f"{account}-auth-token"
+
+
+def engine_name():
+    """docker | podman | none (WHARF_TESTBED_ENGINE, else autodetect)."""
+    eng = os.environ.get("WHARF_TESTBED_ENGINE")
+    if eng:
+        return eng
+    for cand in ("docker", "podman"):
+        try:
+            if subprocess.run([cand, "info"], capture_output=True, timeout=20).returncode == 0:
+                return cand
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return "none"
+
+
+def split_image(image):
+    """'127.0.0.1:5000/a/b:tag' -> ('127.0.0.1:5000', 'a/b', 'tag')."""
+    host = ""
+    rest = image
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        host, rest = image.split("/", 1)
+    if "@" in rest:
+        name, ref = rest.split("@", 1)
+    elif ":" in rest.rsplit("/", 1)[-1]:
+        name, ref = rest.rsplit(":", 1)
+    else:
+        name, ref = rest, "latest"
+    return host, name, ref
+
+
+def is_testbed_registry(host):
+    reg = registry()
+    port = reg.split(":")[-1]
+    return host in (reg, f"localhost:{port}", f"127.0.0.1:{port}")
+
+
+def registry_has_image(image):
+    """Ask the test-bed registry whether it has the manifest (HTTP API)."""
+    host, name, ref = split_image(image)
+    user, pw = registry_creds()
+    req = urllib.request.Request(
+        f"http://{registry()}/v2/{name}/manifests/{ref}",
+        method="HEAD",
+        headers={
+            "Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode(),
+            "Accept": ", ".join([
+                "application/vnd.docker.distribution.manifest.v2+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+                "application/vnd.oci.image.manifest.v1+json",
+                "application/vnd.oci.image.index.v1+json",
+            ]),
+        },
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status == 200, ""
+    except urllib.error.HTTPError as e:
+        return False, f"manifest unknown: {e.code}"
+    except OSError as e:
+        return False, str(e)
+
+
+def pull_error_message(image, detail):
+    return (f"CannotPullContainerError: pull image manifest has been retried 1 time(s): "
+            f"failed to resolve ref {image}: {detail}")
+
+
+class ContainerState:
+    def __init__(self, name):
+        self.name = name
+        self.status = "PENDING"  # PENDING RUNNING STOPPED
+        self.exit_code = None
+        self.health = "UNKNOWN"
+        self.container_id = None
+        self.started_at = None
+        self.finished_at = None
+
+
+class Runner:
+    """Base: the scripted runner.  spec = list of dicts (one per container):
+    name, image, scripted(bool), env(dict), command(list|None), entrypoint(list|None),
+    health(dict|None), essential(bool), stop_timeout, on_output(callable(line))."""
+
+    def __init__(self, task_id, specs):
+        self.task_id = task_id
+        self.specs = specs
+        self.pull_error = None
+        self.start_error = None
+        self.started = False
+        self.finished = False
+        self.stop_requested = False
+        self.containers = {s["name"]: ContainerState(s["name"]) for s in specs}
+        self.thread = threading.Thread(target=self._run, name=f"task-{task_id[:8]}", daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.stop_requested = True
+
+    # scripted: only check that the image exists where we can know it
+    def _run(self):
+        for s in self.specs:
+            host, _, _ = split_image(s["image"] or "")
+            if is_testbed_registry(host):
+                ok, detail = registry_has_image(s["image"])
+                if not ok:
+                    self.pull_error = pull_error_message(s["image"], detail or "not found")
+                    self.finished = True
+                    return
+        self.started = True
+        while not self.stop_requested:
+            time.sleep(0.05)
+        self.finished = True
+
+
+class EngineRunner(Runner):
+    """Really pulls and runs the containers with docker/podman."""
+
+    def __init__(self, task_id, specs, engine, state_dir):
+        super().__init__(task_id, specs)
+        self.engine = engine
+        self.config_dir = os.path.join(state_dir, "engine-config")
+        self.log_threads = []
+
+    def _cmd(self, *args, timeout=120, input=None):
+        base = [self.engine]
+        if self.engine == "docker":
+            base += ["--config", self.config_dir]
+        try:
+            p = subprocess.run(base + list(args), capture_output=True, text=True,
+                               timeout=timeout, input=input)
+            return p.returncode, p.stdout, p.stderr
+        except subprocess.TimeoutExpired:
+            return 124, "", "timeout"
+
+    def _login(self):
+        user, pw = registry_creds()
+        os.makedirs(self.config_dir, exist_ok=True)
+        extra = ["--tls-verify=false"] if self.engine == "podman" else []
+        self._cmd("login", *extra, "--username", user, "--password-stdin", registry(), input=pw, timeout=30)
+
+    def _pull(self, image):
+        host, _, _ = split_image(image)
+        if is_testbed_registry(host):
+            ok, detail = registry_has_image(image)
+            if not ok:
+                return pull_error_message(image, detail or "not found")
+            self._login()
+            extra = ["--tls-verify=false"] if self.engine == "podman" else []
+            rc, out, err = self._cmd("pull", *extra, "-q", image, timeout=300)
+            if rc != 0:
+                return pull_error_message(image, err.strip() or out.strip())
+            return None
+        # another registry: only usable if the engine already has it
+        rc, _, _ = self._cmd("image", "inspect", image, timeout=30)
+        if rc == 0:
+            return None
+        rc, out, err = self._cmd("pull", "-q", image, timeout=60)
+        if rc != 0:
+            return pull_error_message(image, (err.strip() or out.strip()).splitlines()[-1:] and (err.strip() or out.strip()).splitlines()[-1])
+        return None
+
+    def _run_args(self, s):
+        args = ["run", "-d", "--label", f"{LABEL}=1", "--label", f"{LABEL}.task={self.task_id}",
+                "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
+        for k, v in s["env"].items():
+            args += ["-e", f"{k}={v}"]
+        hc = s.get("health")
+        if hc:
+            cmd = hc.get("command") or []
+            if cmd and cmd[0] == "CMD-SHELL":
+                args += ["--health-cmd", " ".join(cmd[1:])]
+            elif cmd and cmd[0] == "CMD":
+                args += ["--health-cmd", " ".join(shlex.quote(c) for c in cmd[1:])]
+            elif cmd:
+                args += ["--health-cmd", " ".join(cmd)]
+            args += ["--health-interval", f"{hc['interval']}s",
+                     "--health-timeout", f"{hc['timeout']}s",
+                     "--health-retries", str(hc["retries"])]
+            if hc.get("startPeriod"):
+                args += ["--health-start-period", f"{hc['startPeriod']}s"]
+        ep = s.get("entrypoint") or []
+        cmd = s.get("command")
+        if ep:
+            args += ["--entrypoint", ep[0]]
+        args.append(s["image"])
+        args += list(ep[1:]) + list(cmd or [])
+        return args
+
+    def _follow_logs(self, s, cid):
+        base = [self.engine] + (["--config", self.config_dir] if self.engine == "docker" else [])
+        try:
+            p = subprocess.Popen(base + ["logs", "-f", cid], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, errors="replace")
+        except OSError:
+            return
+        for line in p.stdout:
+            try:
+                s["on_output"](line.rstrip("\n"))
+            except Exception:  # noqa: BLE001 - never kill the follower
+                pass
+        p.wait()
+
+    def _run(self):
+        for s in self.specs:
+            err = self._pull(s["image"] or "")
+            if err:
+                self.pull_error = err
+                self.finished = True
+                return
+        for s in self.specs:
+            rc, out, err = self._cmd(*self._run_args(s), timeout=120)
+            cid = out.strip().splitlines()[-1] if out.strip() else None
+            if rc != 0 or not cid:
+                self.start_error = "CannotStartContainerError: " + (err.strip() or out.strip())[:400]
+                if cid:
+                    self._cmd("rm", "-f", cid)
+                self._cleanup()
+                self.finished = True
+                return
+            st = self.containers[s["name"]]
+            st.container_id = cid
+            st.status = "RUNNING"
+            st.started_at = time.time()
+            t = threading.Thread(target=self._follow_logs, args=(s, cid), daemon=True)
+            t.start()
+            self.log_threads.append(t)
+        self.started = True
+        stop_sent = False
+        while True:
+            all_done = True
+            for s in self.specs:
+                st = self.containers[s["name"]]
+                if st.status == "STOPPED":
+                    continue
+                rc, out, _ = self._cmd("inspect", "--format", "{{json .State}}", st.container_id, timeout=30)
+                if rc != 0:
+                    st.status = "STOPPED"
+                    continue
+                try:
+                    state = json.loads(out)
+                except ValueError:
+                    all_done = False
+                    continue
+                health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status")
+                if health:
+                    st.health = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(health, "UNKNOWN")
+                if state.get("Running"):
+                    all_done = False
+                else:
+                    st.exit_code = state.get("ExitCode")
+                    st.finished_at = time.time()
+                    st.status = "STOPPED"
+            if all_done:
+                break
+            if self.stop_requested and not stop_sent:
+                stop_sent = True
+                for s in self.specs:
+                    st = self.containers[s["name"]]
+                    if st.status != "STOPPED":
+                        threading.Thread(
+                            target=self._cmd,
+                            args=("stop", "-t", str(s.get("stop_timeout", 2)), st.container_id),
+                            daemon=True).start()
+            time.sleep(0.25)
+        for t in self.log_threads:
+            t.join(timeout=5)
+        self._cleanup()
+        self.finished = True
+
+    def _cleanup(self):
+        ids = [st.container_id for st in self.containers.values() if st.container_id]
+        if ids:
+            self._cmd("rm", "-f", *ids, timeout=60)
+
+
+def remove_all_containers(engine):
+    if engine in (None, "none"):
+        return
+    try:
+        out = subprocess.run([engine, "ps", "-aq", "--filter", f"label={LABEL}=1"],
+                             capture_output=True, text=True, timeout=60).stdout.split()
+        if out:
+            subprocess.run([engine, "rm", "-f"] + out, capture_output=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
