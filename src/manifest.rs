@@ -910,3 +910,85 @@ fn toml_to_json(v: &toml::Value) -> serde_json::Value {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "app = \"shop\"\n[environments.dev]\nregion = \"us-east-1\"\n[services.web]\ntask_definition = \"web.json\"\ndesired_count = 1\ncpu = 256\n";
+
+    fn parse(src: &str) -> Result<Manifest> {
+        Manifest::parse(Path::new("wharf.toml"), src.to_string())
+    }
+
+    fn error(src: &str) -> String {
+        parse(src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest() {
+        let e = error(&BASE.replace("desired_count", "desird_count"));
+        assert!(e.starts_with("error: unknown key `desird_count`; did you mean `desired_count`?\n  --> wharf.toml:6:1\n"), "{e}");
+        assert!(e.contains("6 | desird_count = 1\n  | ^^^^^^^^^^^^"), "{e}");
+    }
+
+    #[test]
+    fn overrides_of_unknown_services_are_located() {
+        let e = error(&format!(
+            "{BASE}[environments.dev.services.wbe]\ndesired_count = 2\n"
+        ));
+        assert!(e.contains("environment `dev` overrides service `wbe`, which is not defined in [services]; did you mean `web`?"), "{e}");
+        assert!(e.contains("--> wharf.toml:8:28"), "{e}");
+    }
+
+    #[test]
+    fn dependency_cycles_and_unknown_dependencies() {
+        let src = format!("{BASE}depends_on = [\"api\"]\n[services.api]\ntask_definition = \"a.json\"\ndepends_on = [\"web\"]\n");
+        let e = error(&src);
+        assert!(
+            e.contains("services depend on each other in a cycle: api -> web -> api"),
+            "{e}"
+        );
+        let e = error(&format!("{BASE}depends_on = [\"db\"]\n"));
+        assert!(
+            e.contains(
+                "service `web` depends on `db`, which is not a service\n  --> wharf.toml:8:15"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn app_names_must_be_usable() {
+        assert!(error(&BASE.replace("\"shop\"", "\"\"")).contains("`app` is empty"));
+        assert!(error(&BASE.replace("\"shop\"", "\"my app\""))
+            .contains("cannot be used in names: it contains ' '"));
+    }
+
+    #[test]
+    fn launch_types_are_checked() {
+        let e = error(&format!("{BASE}launch_type = \"fargate\"\n"));
+        assert!(e.contains("`launch_type` = \"fargate\" is not one of FARGATE, EC2, EXTERNAL; did you mean \"FARGATE\"?"), "{e}");
+        assert!(e.contains("--> wharf.toml:8:15"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_win() {
+        let src = format!("{BASE}[vars]\na = 1\nb = 1\n[environments.dev.vars]\nb = 2\n[environments.dev.services.web]\ndesired_count = 3\nmemory = \"1 GB\"\n[environments.dev.services.web.vars]\nc = 4\n");
+        let m = parse(&src).unwrap();
+        let e = m.effective("dev", UnitKind::Service, "web").unwrap();
+        assert_eq!(e.desired_count, Some(3));
+        assert_eq!(e.cpu.map(|c| c.get_ref().as_str()), Some("256"));
+        assert_eq!(e.memory.map(|c| c.get_ref().as_str()), Some("1 GB"));
+        assert_eq!(
+            serde_json::Value::Object(e.vars),
+            serde_json::json!({"a": 1, "b": 2, "c": 4})
+        );
+    }
+
+    #[test]
+    fn services_are_ordered_by_dependencies() {
+        let src = "app = \"x\"\n[services.a]\ntask_definition = \"a\"\ndepends_on = [\"b\"]\n[services.b]\ntask_definition = \"b\"\ndepends_on = [\"c\"]\n[services.c]\ntask_definition = \"c\"\n";
+        assert_eq!(parse(src).unwrap().service_order(), ["c", "b", "a"]);
+    }
+}

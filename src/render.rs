@@ -938,3 +938,133 @@ pub fn terraform_outputs(
             .collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(template: &str, extra: &str) -> (tempfile::TempDir, Manifest) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("web.json"), template).unwrap();
+        let toml = format!(
+            "app = \"shop\"\n[images.app]\nrepository = \"shop/app\"\n[vars]\nlevel = \"info\"\n\
+             [environments.dev]\nregion = \"us-east-1\"\n[services.web]\ntask_definition = \"web.json\"\n{extra}"
+        );
+        let path = dir.path().join("wharf.toml");
+        std::fs::write(&path, &toml).unwrap();
+        let m = Manifest::load(&path).unwrap();
+        (dir, m)
+    }
+
+    const TD: &str = r#"{"family": "{{ app }}-{{ env }}", "containerDefinitions": [{"name": "web", "image": "{{ image('app') }}",
+"environment": [{"name": "L", "value": "{{ vars.level }}"}], "secrets": [{"name": "DB", "valueFrom": "{{ secret('db') }}"}]}]}"#;
+
+    fn online<'a>(m: &'a Manifest, tag: Option<&'a str>) -> Inputs<'a> {
+        Inputs {
+            manifest: m,
+            env: "dev",
+            tag,
+            region: None,
+            account: Some("123456789012".into()),
+            tf: None,
+            ssm: None,
+            offline: false,
+        }
+    }
+
+    #[test]
+    fn renders_images_secrets_and_vars() {
+        let (_d, m) = project(TD, "");
+        let r = render_unit(&online(&m, Some("v1")), Unit::Service("web")).unwrap();
+        let c = &r.task_definition["containerDefinitions"][0];
+        assert_eq!(
+            c["image"],
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/app:v1"
+        );
+        assert_eq!(
+            c["secrets"][0]["valueFrom"],
+            "arn:aws:ssm:us-east-1:123456789012:parameter/shop/dev/db"
+        );
+        assert_eq!(c["environment"][0]["value"], "info");
+        assert_eq!(r.secrets, ["db"]);
+        assert_eq!(r.task_definition["family"], "shop-dev");
+    }
+
+    #[test]
+    fn offline_marks_what_needs_aws() {
+        let (_d, m) = project(&TD.replace("{{ vars.level }}", "{{ tf.level }}"), "");
+        let r = render_unit(&offline_inputs(&m, "dev", None), Unit::Service("web")).unwrap();
+        assert_eq!(r.unresolved, ["account", "tag", "tf.level"]);
+    }
+
+    #[test]
+    fn a_missing_tag_online_says_to_pass_one() {
+        let (_d, m) = project(TD, "");
+        let e = render_unit(&online(&m, None), Unit::Service("web"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image('app') needs an image tag: pass --tag"),
+            "{e}"
+        );
+        assert!(e.contains("web.json:1:"), "{e}");
+    }
+
+    #[test]
+    fn undefined_names_are_located_errors() {
+        let (_d, m) = project(&TD.replace("{{ vars.level }}", "{{ vars.lvl }}"), "");
+        let e = render_unit(&online(&m, Some("v1")), Unit::Service("web"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`vars.lvl` is not defined (vars: level)"), "{e}");
+        assert!(e.contains("web.json:2:"), "{e}");
+    }
+
+    #[test]
+    fn ssm_values_come_from_the_lookup() {
+        struct Fixed;
+        impl SsmLookup for Fixed {
+            fn get(&self, path: &str) -> Result<String> {
+                assert_eq!(path, "/shop/dev/level");
+                Ok("debug".into())
+            }
+        }
+        let (_d, m) = project(&TD.replace("{{ vars.level }}", "{{ ssm('level') }}"), "");
+        let mut inputs = online(&m, Some("v1"));
+        inputs.ssm = Some(&Fixed);
+        let r = render_unit(&inputs, Unit::Service("web")).unwrap();
+        assert_eq!(
+            r.task_definition["containerDefinitions"][0]["environment"][0]["value"],
+            "debug"
+        );
+    }
+
+    #[test]
+    fn bare_markers_keep_json_valid() {
+        let (_d, m) = project(
+            &TD.replace(
+                "\"name\": \"web\",",
+                "\"name\": \"web\", \"memory\": {{ tf.mem }},",
+            ),
+            "",
+        );
+        let r = render_unit(&offline_inputs(&m, "dev", Some("v1")), Unit::Service("web")).unwrap();
+        assert!(r.unresolved.contains(&"tf.mem".to_string()));
+    }
+
+    #[test]
+    fn values_render_with_locations() {
+        let (_d, m) = project(TD, "");
+        let t = Spanned::new(0..0, "{{ app }}-{{ env }}".to_string());
+        assert_eq!(
+            render_value(&online(&m, None), "cluster", &t).unwrap(),
+            "shop-dev"
+        );
+        let t = m.doc.services["web"].task_definition.clone();
+        let bad = Spanned::new(t.span(), "{{ nope }}".to_string());
+        let e = render_value(&online(&m, None), "cluster", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("in cluster: `nope` is undefined"), "{e}");
+    }
+}

@@ -234,25 +234,13 @@ fn check_shape(value: &Value, shape_name: &str, path: &str, out: &mut Vec<Proble
                 }
             }
         }
-        "integer" | "long" => {
-            if !(value.is_i64() || value.is_u64()) {
-                out.push(expected("an integer"));
-            }
+        "integer" | "long" if !(value.is_i64() || value.is_u64()) => {
+            out.push(expected("an integer"))
         }
-        "double" => {
-            if !value.is_number() {
-                out.push(expected("a number"));
-            }
-        }
-        "boolean" => {
-            if !value.is_boolean() {
-                out.push(expected("true or false"));
-            }
-        }
-        "timestamp" => {
-            if !(value.is_number() || value.is_string()) {
-                out.push(expected("a timestamp"));
-            }
+        "double" if !value.is_number() => out.push(expected("a number")),
+        "boolean" if !value.is_boolean() => out.push(expected("true or false")),
+        "timestamp" if !(value.is_number() || value.is_string()) => {
+            out.push(expected("a timestamp"))
         }
         _ => {}
     }
