@@ -34,6 +34,16 @@ DEPLOYMENT_RECORD = {}
 SCRIPT_VARS = ("TESTBED_EXIT_CODE", "TESTBED_RUN_SECONDS", "TESTBED_HEALTH", "TESTBED_OUTPUT")
 
 
+
+def _resource_requirements(backend, taskdef):
+    """moto's accounting adds each container's memory, which Fargate task definitions leave out
+    (memory is set for the task). Fall back to the task-level values, as ECS does."""
+    try:
+        return backend._calculate_task_resource_requirements(taskdef)
+    except TypeError:
+        return {"CPU": int(float(taskdef.cpu or 0)), "MEMORY": int(float(taskdef.memory or 0)),
+                "PORTS": [], "PORTS_UDP": []}
+
 def now():
     return time.time()
 
@@ -386,7 +396,8 @@ def step_task(task):
                     if s["scripted"]:
                         for line in s["env"].get("TESTBED_OUTPUT", "").splitlines():
                             rt.emit_output(s, _expand(line, s["env"]))
-            return
+            else:
+                return
         if task.last_status == "RUNNING":
             essential_exit = None
             unhealthy = []
@@ -535,7 +546,7 @@ def _launch_service_task(backend, service, key, dep):
     taskdef = backend.describe_task_definition(dep["taskDefinition"])
     cluster = backend._get_cluster(service.cluster_name)
     net = service.network_configuration or None
-    task = Task(cluster, taskdef, None, backend._calculate_task_resource_requirements(taskdef),
+    task = Task(cluster, taskdef, None, _resource_requirements(backend, taskdef),
                 backend=backend, group=f"service:{service.name}",
                 launch_type=service.launch_type or "EC2", started_by=dep["id"],
                 tags=service.tags if service.propagate_tags == "SERVICE" else [],
@@ -674,8 +685,8 @@ def step_service(backend, key, service):
         srt.steady = True
     else:
         srt.steady = False
-    if any(_task_healthy_running(x) for x in primary_live):
-        srt.consecutive_failures = 0 if not any(_tb(x) and _tb(x).failed for x in []) else srt.consecutive_failures
+    if steady:
+        srt.consecutive_failures = 0  # the launch backoff resets once the service is steady
     _update_counts(service, _service_tasks(backend, service))
 
 

@@ -260,7 +260,6 @@ class EngineRunner(Runner):
             t = threading.Thread(target=self._follow_logs, args=(s, cid), daemon=True)
             t.start()
             self.log_threads.append(t)
-        self.started = True
         stop_sent = False
         while True:
             all_done = True
@@ -286,6 +285,9 @@ class EngineRunner(Runner):
                     st.exit_code = state.get("ExitCode")
                     st.finished_at = time.time()
                     st.status = "STOPPED"
+            # started only once every container has been inspected at least once, so
+            # a container that exits at once is seen exiting right after RUNNING
+            self.started = True
             if all_done:
                 break
             if self.stop_requested and not stop_sent:

@@ -1,0 +1,98 @@
+"""RunTask / StopTask, CloudWatch Logs, secrets."""
+import json
+
+from testbed.tests.conftest import aws, awslogs, container, env, wait_for
+
+
+def _network():
+    vpc = aws("ec2", "create-vpc", "--cidr-block", "10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.9.1.0/24")["Subnet"]["SubnetId"]
+    sg = aws("ec2", "create-security-group", "--group-name", "tb", "--description", "tb",
+             "--vpc-id", vpc)["GroupId"]
+    return json.dumps({"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg],
+                                               "assignPublicIp": "DISABLED"}})
+
+
+def _log_messages(group, stream):
+    return [e["message"] for e in aws("logs", "get-log-events", "--log-group-name", group,
+                                      "--log-stream-name", stream)["events"]]
+
+
+def _wait_stopped(ecs, arn, timeout=30):
+    return wait_for(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(ecs.describe_task(arn)),
+                    timeout=timeout, what="task STOPPED")
+
+
+def test_run_task_fargate_real_container_exit_3_with_logs(ecs, busybox_image):
+    td = ecs.register("job", [container("main", busybox_image,
+                                        command=["sh", "-c", "echo line-one; echo line-two $GREETING; exit 3"],
+                                        environment=env(GREETING="hi"),
+                                        logConfiguration=awslogs("/ecs/job", prefix="job"))],
+                      network_mode="awsvpc")
+    out = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td, "--launch-type", "FARGATE",
+              "--network-configuration", _network())
+    t = out["tasks"][0]
+    assert t["lastStatus"] == "PROVISIONING" and t["launchType"] == "FARGATE"
+    assert t["attachments"][0]["type"] == "ElasticNetworkInterface"
+    t = _wait_stopped(ecs, t["taskArn"])
+    assert t["containers"][0]["exitCode"] == 3
+    assert t["stopCode"] == "EssentialContainerExited"
+    assert t["stoppedReason"] == "Essential container in task exited"
+    task_id = t["taskArn"].split("/")[-1]
+    msgs = wait_for(lambda: _log_messages("/ecs/job", f"job/main/{task_id}") or None, timeout=10,
+                    what="log events")
+    assert msgs == ["line-one", "line-two hi"]
+
+
+def test_run_task_ec2_scripted_exit_3_with_output_and_overrides(ecs):
+    td = ecs.register("sj", [container("main", "scripted/job:1",
+                                       environment=env(TESTBED_EXIT_CODE=0, TESTBED_OUTPUT="hello $WHO"),
+                                       logConfiguration=awslogs("/ecs/sj", prefix="p"))])
+    overrides = {"containerOverrides": [{"name": "main", "environment": [
+        {"name": "TESTBED_EXIT_CODE", "value": "3"}, {"name": "WHO", "value": "world"},
+        {"name": "TESTBED_RUN_SECONDS", "value": "0.5"}]}]}
+    out = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td, "--launch-type", "EC2",
+              "--overrides", json.dumps(overrides))
+    arn = out["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    assert t["containers"][0]["exitCode"] == 3 and t["launchType"] == "EC2"
+    assert _log_messages("/ecs/sj", f"p/main/{arn.split('/')[-1]}") == ["hello world"]
+    assert arn in aws("ecs", "list-tasks", "--cluster", ecs.cluster, "--desired-status", "STOPPED")["taskArns"]
+    assert arn not in aws("ecs", "list-tasks", "--cluster", ecs.cluster)["taskArns"]
+
+
+def test_run_task_real_command_override_and_stop_task(ecs, busybox_image):
+    td = ecs.register("lj", [container("main", busybox_image, command=["sh", "-c", "exit 9"],
+                                       logConfiguration=awslogs("/ecs/lj"))])
+    overrides = {"containerOverrides": [{"name": "main", "command": ["sh", "-c", "echo override; sleep 600"]}]}
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td,
+              "--overrides", json.dumps(overrides))["tasks"][0]["taskArn"]
+    wait_for(lambda: ecs.describe_task(arn)["lastStatus"] == "RUNNING", timeout=30, what="RUNNING")
+    wait_for(lambda: _log_messages("/ecs/lj", f"tb/main/{arn.split('/')[-1]}") == ["override"], timeout=10,
+             what="override output")
+    aws("ecs", "stop-task", "--cluster", ecs.cluster, "--task", arn, "--reason", "enough")
+    t = _wait_stopped(ecs, arn)
+    assert t["stopCode"] == "UserInitiated" and t["stoppedReason"] == "enough"
+    assert "stoppingAt" in t and "stoppedAt" in t
+
+
+def test_secrets_from_ssm_are_injected(ecs):
+    p = aws("ssm", "put-parameter", "--name", "/app/token", "--value", "s3cr3t", "--type", "SecureString")
+    assert p
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/app/token"
+    td = ecs.register("sec", [container("main", "scripted/x:1",
+                                        environment=env(TESTBED_EXIT_CODE=0, TESTBED_OUTPUT="token=$TOKEN"),
+                                        secrets=[{"name": "TOKEN", "valueFrom": arn}],
+                                        logConfiguration=awslogs("/ecs/sec"))])
+    arn_t = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    _wait_stopped(ecs, arn_t)
+    assert _log_messages("/ecs/sec", f"tb/main/{arn_t.split('/')[-1]}") == ["token=s3cr3t"]
+
+
+def test_missing_log_group_fails_task(ecs):
+    td = ecs.register("nolog", [container("main", "scripted/x:1", environment=env(TESTBED_EXIT_CODE=0),
+                                          logConfiguration=awslogs("/ecs/missing", create=False))])
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    assert t["stopCode"] == "TaskFailedToStart"
+    assert t["stoppedReason"].startswith("ResourceInitializationError:")
