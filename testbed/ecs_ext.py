@@ -137,7 +137,11 @@ def _resolve_secret(account, region, value_from):
         except Exception:  # noqa: BLE001
             p = None
         if p is not None:
-            return p.value
+            val = p.value
+            prefix = f"kms:{getattr(p, 'keyid', None) or 'alias/aws/ssm'}:"
+            if getattr(p, "parameter_type", "") == "SecureString" and val.startswith(prefix):
+                val = val[len(prefix):]  # moto stores SecureStrings as "kms:<key>:<value>"
+            return val
     raise KeyError(value_from)
 
 
@@ -857,9 +861,27 @@ def _wrap_response(name, params):
     setattr(EC2ContainerServiceResponse, name, wrapper)
 
 
+def _patch_eni():
+    """moto's Task() reads eni.private_dns_name, which moto only sets when the VPC
+    has DNS hostnames enabled: that is why RunTask on Fargate/awsvpc failed with
+    an internal error.  Give every ENI the name AWS would give it."""
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+    from moto.ec2.utils import generate_dns_from_ip
+
+    orig_init = NetworkInterface.__init__
+
+    def init(self, *args, **kwargs):
+        orig_init(self, *args, **kwargs)
+        if not getattr(self, "private_dns_name", None):
+            self.private_dns_name = generate_dns_from_ip(self.private_ip_address)
+
+    NetworkInterface.__init__ = init
+
+
 def install(engine_name_):
     global ENGINE
     ENGINE = engine_name_
+    _patch_eni()
     _orig["create_service"] = EC2ContainerServiceBackend.create_service
     _orig["update_service"] = EC2ContainerServiceBackend.update_service
     _orig["run_task"] = EC2ContainerServiceBackend.run_task
