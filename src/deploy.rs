@@ -392,6 +392,7 @@ pub async fn watch_or_interrupt(
 
 /// After a failed rollout: diagnose, roll back (unless ECS does or `--no-rollback`), watch the
 /// rollback. `previous` is the revision to return to when wharf rolls back itself.
+#[allow(clippy::too_many_arguments)]
 pub async fn handle_failure(
     conn: &Connected,
     ctx: &Context,
@@ -420,7 +421,7 @@ pub async fn handle_failure(
         diagnose::add_logs(&mut diagnosis, outcome, doc, &conn.clients.logs).await;
     }
     if !ctx.out.is_json() || ctx.out.verbosity > 0 {
-        view.note(&diagnosis.render());
+        view.note(diagnosis.render().trim_end());
     }
     let failure = outcome.failure().cloned();
     let rollback_target = match &failure {
@@ -674,8 +675,12 @@ pub async fn execute(
                     targets.push(a.target);
                 }
                 Err(e) => {
-                    crate::cli::report(&ctx.out, &e);
-                    first_error.get_or_insert(e);
+                    // The first error is returned (and reported by the caller); report the others here.
+                    if first_error.is_some() {
+                        crate::cli::report(&ctx.out, &e);
+                    } else {
+                        first_error = Some(e);
+                    }
                 }
             }
         }

@@ -46,10 +46,7 @@ fn counted(items: impl IntoIterator<Item = String>) -> Vec<(usize, String)> {
 
 /// The part of a diagnosis that needs no AWS call.
 pub fn summarize(outcome: &Outcome) -> Diagnosis {
-    let failure = outcome
-        .failure()
-        .map(|f| f.to_string())
-        .unwrap_or_default();
+    let failure = outcome.failure().map(|f| f.to_string()).unwrap_or_default();
     let stop_reasons = counted(outcome.stopped_tasks.iter().map(|t| {
         format!(
             "{}: {}",
@@ -58,14 +55,16 @@ pub fn summarize(outcome: &Outcome) -> Diagnosis {
         )
     }));
     let containers = counted(outcome.stopped_tasks.iter().flat_map(|t| {
-        t.containers.iter().filter_map(|c| {
-            match (c.exit_code, c.reason.as_deref()) {
-                (Some(code), Some(reason)) => Some(format!("{}: exit code {code} ({reason})", c.name)),
+        t.containers
+            .iter()
+            .filter_map(|c| match (c.exit_code, c.reason.as_deref()) {
+                (Some(code), Some(reason)) => {
+                    Some(format!("{}: exit code {code} ({reason})", c.name))
+                }
                 (Some(code), None) => Some(format!("{}: exit code {code}", c.name)),
                 (None, Some(reason)) => Some(format!("{}: {reason}", c.name)),
                 (None, None) => None,
-            }
-        })
+            })
     }));
     let events = outcome
         .events
@@ -84,7 +83,11 @@ pub fn summarize(outcome: &Outcome) -> Diagnosis {
 }
 
 /// Where the awslogs driver writes a container's output: (group, stream) for `task_id`.
-pub fn log_stream(task_definition: &Value, container: &str, task_id: &str) -> Option<(String, String)> {
+pub fn log_stream(
+    task_definition: &Value,
+    container: &str,
+    task_id: &str,
+) -> Option<(String, String)> {
     let def = task_definition["containerDefinitions"]
         .as_array()?
         .iter()

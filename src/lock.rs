@@ -113,7 +113,10 @@ impl DeployLock {
                         holder,
                     })
                 }
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_already_exists()) => {
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_parameter_already_exists()) =>
+                {
                     let current = Self::holder(ssm, &name).await?;
                     match current {
                         Some(h) if h.expires > now() => {
@@ -144,7 +147,12 @@ impl DeployLock {
                 .parameter
                 .and_then(|p| p.value)
                 .and_then(|v| serde_json::from_str(&v).ok())),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(error("ssm:GetParameter", e)),
         }
     }
@@ -152,7 +160,12 @@ impl DeployLock {
     async fn delete(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<()> {
         match ssm.delete_parameter().name(name).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_parameter_not_found()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_parameter_not_found()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(error("ssm:DeleteParameter", e)),
         }
     }
@@ -166,7 +179,11 @@ impl DeployLock {
     }
 
     /// Breaks the lock of `app`/`env` whoever holds it; returns the holder it broke.
-    pub async fn break_lock(ssm: &aws_sdk_ssm::Client, app: &str, env: &str) -> Result<Option<String>> {
+    pub async fn break_lock(
+        ssm: &aws_sdk_ssm::Client,
+        app: &str,
+        env: &str,
+    ) -> Result<Option<String>> {
         let name = parameter_name(app, env);
         let holder = Self::holder(ssm, &name).await?;
         Self::delete(ssm, &name).await?;

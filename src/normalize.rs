@@ -63,7 +63,12 @@ fn container(c: &mut Map<String, Value>) {
                 }
             }
         }
-        ports.sort_by_key(|p| (p["containerPort"].as_i64(), p["protocol"].as_str().map(str::to_string)));
+        ports.sort_by_key(|p| {
+            (
+                p["containerPort"].as_i64(),
+                p["protocol"].as_str().map(str::to_string),
+            )
+        });
     }
     sort_by_key(c, "environment", "name");
     sort_by_key(c, "secrets", "name");

@@ -53,7 +53,11 @@ impl Output {
     }
 
     pub fn warn(&self, line: impl AsRef<str>) {
-        eprintln!("{} {}", console::style("warning:").yellow().bold(), line.as_ref());
+        eprintln!(
+            "{} {}",
+            console::style("warning:").yellow().bold(),
+            line.as_ref()
+        );
     }
 
     /// A JSON document on stdout.

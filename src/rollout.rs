@@ -127,6 +127,15 @@ pub fn assess(target: &Target, service: &Service) -> Verdict {
     }
     let primary = service.primary();
     let Some(ours) = find_deployment(target, service) else {
+        // ECS may drop a failed deployment in the same moment it starts rolling back; its events
+        // still name it.
+        if let Some(reason) = failed_event(target, service) {
+            return Verdict::Failed(Failure::RolloutFailed {
+                reason,
+                ecs_rolls_back: primary
+                    .is_some_and(|p| p.task_definition != target.task_definition),
+            });
+        }
         return Verdict::Failed(Failure::Replaced {
             by_task_definition: primary
                 .map(|p| p.task_definition.clone())
@@ -172,6 +181,27 @@ pub fn assess(target: &Target, service: &Service) -> Verdict {
     Verdict::Progressing
 }
 
+/// The "deployment failed" event ECS wrote for the target deployment, if any.
+fn failed_event(target: &Target, service: &Service) -> Option<String> {
+    let id = target.deployment_id.as_deref()?;
+    service
+        .events
+        .iter()
+        .find(|e| e.message.contains(id) && e.message.contains("deployment failed"))
+        .map(|e| {
+            e.message
+                .split_once("deployment failed")
+                .map(|(_, rest)| {
+                    rest.trim_start_matches(':')
+                        .trim()
+                        .trim_end_matches('.')
+                        .to_string()
+                })
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "ECS marked the deployment failed".to_string())
+        })
+}
+
 /// Service events worth showing a user during and after a rollout: failures, health, capacity,
 /// rollbacks, and steady state.
 pub fn is_important_event(message: &str) -> bool {
@@ -206,7 +236,13 @@ mod tests {
         }
     }
 
-    fn deployment(id: &str, status: &str, td: &str, counts: (i64, i64, i64, i64), state: &str) -> serde_json::Value {
+    fn deployment(
+        id: &str,
+        status: &str,
+        td: &str,
+        counts: (i64, i64, i64, i64),
+        state: &str,
+    ) -> serde_json::Value {
         let (desired, running, pending, failed) = counts;
         json!({
             "id": id, "status": status, "taskDefinition": td,
@@ -274,13 +310,22 @@ mod tests {
                 deployment("ecs-svc/2222", "PRIMARY", NEW, (2, 1, 1, 0), "IN_PROGRESS"),
                 deployment("ecs-svc/1111", "ACTIVE", OLD, (2, 2, 0, 0), "COMPLETED"),
             ],
-            vec![deployment("ecs-svc/2222", "PRIMARY", NEW, (2, 2, 0, 0), "COMPLETED")],
+            vec![deployment(
+                "ecs-svc/2222",
+                "PRIMARY",
+                NEW,
+                (2, 2, 0, 0),
+                "COMPLETED",
+            )],
         ];
         let verdicts: Vec<Verdict> = seq
             .into_iter()
             .map(|d| assess(&target(), &service(d, true)))
             .collect();
-        assert_eq!(verdicts, vec![Verdict::Progressing, Verdict::Progressing, Verdict::Done]);
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Progressing, Verdict::Progressing, Verdict::Done]
+        );
     }
 
     #[test]
@@ -313,7 +358,9 @@ mod tests {
                 ecs_rolls_back: true
             })
         );
-        let Verdict::Failed(f) = v else { unreachable!() };
+        let Verdict::Failed(f) = v else {
+            unreachable!()
+        };
         assert!(f.ecs_rolls_back());
         assert_eq!(
             f.to_string(),
@@ -324,7 +371,13 @@ mod tests {
     #[test]
     fn circuit_breaker_failure_without_rollback() {
         let s = service(
-            vec![deployment("ecs-svc/2222", "PRIMARY", NEW, (2, 0, 0, 3), "FAILED")],
+            vec![deployment(
+                "ecs-svc/2222",
+                "PRIMARY",
+                NEW,
+                (2, 0, 0, 3),
+                "FAILED",
+            )],
             true,
         );
         match assess(&target(), &s) {
@@ -340,7 +393,13 @@ mod tests {
                 &target(),
                 &service(
                     vec![
-                        deployment("ecs-svc/2222", "PRIMARY", NEW, (2, 0, 1, failed), "IN_PROGRESS"),
+                        deployment(
+                            "ecs-svc/2222",
+                            "PRIMARY",
+                            NEW,
+                            (2, 0, 1, failed),
+                            "IN_PROGRESS",
+                        ),
                         deployment("ecs-svc/1111", "ACTIVE", OLD, (2, 2, 0, 0), "COMPLETED"),
                     ],
                     false,
@@ -374,7 +433,13 @@ mod tests {
         let other = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9";
         let s = service(
             vec![
-                deployment("ecs-svc/4444", "PRIMARY", other, (2, 0, 2, 0), "IN_PROGRESS"),
+                deployment(
+                    "ecs-svc/4444",
+                    "PRIMARY",
+                    other,
+                    (2, 0, 2, 0),
+                    "IN_PROGRESS",
+                ),
                 deployment("ecs-svc/2222", "ACTIVE", NEW, (2, 1, 0, 0), "IN_PROGRESS"),
             ],
             true,
@@ -387,10 +452,46 @@ mod tests {
         );
         // And once ours is gone entirely.
         let s = service(
-            vec![deployment("ecs-svc/4444", "PRIMARY", other, (2, 2, 0, 0), "COMPLETED")],
+            vec![deployment(
+                "ecs-svc/4444",
+                "PRIMARY",
+                other,
+                (2, 2, 0, 0),
+                "COMPLETED",
+            )],
             true,
         );
-        assert!(matches!(assess(&target(), &s), Verdict::Failed(Failure::Replaced { .. })));
+        assert!(matches!(
+            assess(&target(), &s),
+            Verdict::Failed(Failure::Replaced { .. })
+        ));
+    }
+
+    #[test]
+    fn a_failed_deployment_already_gone_is_read_from_the_events() {
+        let mut s = service(
+            vec![deployment(
+                "ecs-svc/3333",
+                "PRIMARY",
+                OLD,
+                (2, 0, 0, 0),
+                "IN_PROGRESS",
+            )],
+            true,
+        );
+        s.events.insert(
+            0,
+            serde_json::from_value(json!({"id": "e2", "createdAt": 1732370020.0,
+                "message": "(service web) (deployment ecs-svc/2222) deployment failed: tasks failed to start."}))
+            .unwrap(),
+        );
+        assert_eq!(
+            assess(&target(), &s),
+            Verdict::Failed(Failure::RolloutFailed {
+                reason: "tasks failed to start".into(),
+                ecs_rolls_back: true
+            })
+        );
     }
 
     #[test]
@@ -400,7 +501,13 @@ mod tests {
             ..target()
         };
         let s = service(
-            vec![deployment("ecs-svc/2222", "PRIMARY", NEW, (2, 2, 0, 0), "COMPLETED")],
+            vec![deployment(
+                "ecs-svc/2222",
+                "PRIMARY",
+                NEW,
+                (2, 2, 0, 0),
+                "COMPLETED",
+            )],
             true,
         );
         assert_eq!(assess(&t, &s), Verdict::Done);
@@ -436,9 +543,17 @@ mod tests {
 
     #[test]
     fn important_events() {
-        assert!(is_important_event("(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."));
-        assert!(is_important_event("(service web) has reached a steady state."));
-        assert!(is_important_event("(service web) rolling back to deployment ecs-svc/1."));
-        assert!(!is_important_event("(service web) has started 1 tasks: (task abc)."));
+        assert!(is_important_event(
+            "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start."
+        ));
+        assert!(is_important_event(
+            "(service web) has reached a steady state."
+        ));
+        assert!(is_important_event(
+            "(service web) rolling back to deployment ecs-svc/1."
+        ));
+        assert!(!is_important_event(
+            "(service web) has started 1 tasks: (task abc)."
+        ));
     }
 }

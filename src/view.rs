@@ -27,7 +27,12 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn of(target: &Target, service: &Service, ours: Option<&Deployment>, elapsed: Duration) -> Row {
+    pub fn of(
+        target: &Target,
+        service: &Service,
+        ours: Option<&Deployment>,
+        elapsed: Duration,
+    ) -> Row {
         let old = service
             .deployments
             .iter()
@@ -72,7 +77,11 @@ impl Row {
             self.running,
             self.pending,
             self.failed,
-            if self.old > 0 { format!(" (old tasks {})", self.old) } else { String::new() }
+            if self.old > 0 {
+                format!(" (old tasks {})", self.old)
+            } else {
+                String::new()
+            }
         )
     }
 }
@@ -103,7 +112,10 @@ impl View {
             Some(live) => {
                 let _ = live.multi.println(text);
             }
-            None => eprintln!("{} {text}", humantime::format_rfc3339_seconds(SystemTime::now())),
+            None => eprintln!(
+                "{} {text}",
+                humantime::format_rfc3339_seconds(SystemTime::now())
+            ),
         }
     }
 
@@ -159,8 +171,12 @@ impl View {
     pub fn finished(&mut self, service: &str, verdict: &Verdict, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let text = match verdict {
-            Verdict::Done => style(format!("{service}: rolled out in {secs:.1}s")).green().to_string(),
-            Verdict::Failed(f) => style(format!("{service}: {f} ({secs:.1}s)")).red().to_string(),
+            Verdict::Done => style(format!("{service}: rolled out in {secs:.1}s"))
+                .green()
+                .to_string(),
+            Verdict::Failed(f) => style(format!("{service}: {f} ({secs:.1}s)"))
+                .red()
+                .to_string(),
             Verdict::Progressing => return,
         };
         if let Some(live) = &mut self.live {

@@ -109,7 +109,11 @@ pub async fn watch(
             Err(e) if e.retryable && errors < MAX_POLL_ERRORS => {
                 errors += 1;
                 interval = (interval * 2).min(THROTTLED_MAX);
-                view.note(&format!("ECS did not answer ({}); retrying in {:.1}s", first_line(&e.message), interval.as_secs_f64()));
+                view.note(&format!(
+                    "ECS did not answer ({}); retrying in {:.1}s",
+                    first_line(&e.message),
+                    interval.as_secs_f64()
+                ));
                 tokio::time::sleep(interval.min(timeout.saturating_sub(elapsed))).await;
                 continue;
             }
@@ -142,7 +146,9 @@ pub async fn watch(
             }
             // Events: newest first from ECS; show the new ones oldest first.
             for event in service.events.iter().rev() {
-                if t.seen_events.insert(event.id.clone()) && event.created_at.unwrap_or(f64::MAX) >= since {
+                if t.seen_events.insert(event.id.clone())
+                    && event.created_at.unwrap_or(f64::MAX) >= since
+                {
                     view.event(&name, event);
                     t.events.push(event.clone());
                     changed = true;
@@ -150,29 +156,41 @@ pub async fn watch(
             }
             let ours = find_deployment(&t.target, &service).cloned();
             if let Some(d) = &ours {
-                if d.failed_tasks > t.last_failed {
+                // Until every failed task is seen stopped (a task counts as failed while it is
+                // still stopping), look again.
+                if d.failed_tasks > t.last_failed || (t.stopped.len() as i64) < d.failed_tasks {
                     t.last_failed = d.failed_tasks;
                     for task in newly_stopped(ecs, &d.id, &t.stopped).await? {
                         view.task_stopped(&name, &task);
                         t.stopped.insert(task.task_arn.clone(), task);
+                        changed = true;
                     }
-                    changed = true;
                 }
             }
-            let row = Row::of(&t.target, &service, ours.as_ref(), elapsed);
-            if t.last_row.as_ref().map(Row::key) != Some(row.key()) {
-                view.progress(&row);
-                changed = true;
+            if ours.is_some() {
+                let row = Row::of(&t.target, &service, ours.as_ref(), elapsed);
+                if t.last_row.as_ref().map(Row::key) != Some(row.key()) {
+                    view.progress(&row);
+                    changed = true;
+                }
+                t.last_row = Some(row);
             }
-            t.last_row = Some(row);
             let verdict = assess(&t.target, &service);
             t.last = Some(service);
             if verdict != Verdict::Progressing {
-                if let (Verdict::Failed(_), Some(d)) = (&verdict, &ours) {
-                    // Collect the stopped tasks the failure is about, even if the failed count
-                    // did not rise while we watched.
-                    for task in newly_stopped(ecs, &d.id, &t.stopped).await? {
-                        t.stopped.insert(task.task_arn.clone(), task);
+                if let (Verdict::Failed(_), Some(id)) = (&verdict, t.target.deployment_id.clone()) {
+                    // Collect the stopped tasks the failure is about (ECS may already have
+                    // dropped the deployment itself), giving tasks still stopping a moment.
+                    for attempt in 0..4 {
+                        let found = newly_stopped(ecs, &id, &t.stopped).await?;
+                        let any = !found.is_empty();
+                        for task in found {
+                            t.stopped.insert(task.task_arn.clone(), task);
+                        }
+                        if any || !t.stopped.is_empty() || attempt == 3 {
+                            break;
+                        }
+                        tokio::time::sleep(FAST).await;
                     }
                 }
                 view.finished(&name, &verdict, elapsed);
@@ -195,7 +213,11 @@ pub async fn watch(
         .map(|t| {
             let (verdict, elapsed) = t.done.expect("every watched service ends with a verdict");
             let mut stopped: Vec<Task> = t.stopped.into_values().collect();
-            stopped.sort_by(|a, b| a.stopped_at.partial_cmp(&b.stopped_at).unwrap_or(std::cmp::Ordering::Equal));
+            stopped.sort_by(|a, b| {
+                a.stopped_at
+                    .partial_cmp(&b.stopped_at)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
             Outcome {
                 target: t.target,
                 verdict,
@@ -209,7 +231,11 @@ pub async fn watch(
 }
 
 /// Stopped tasks of deployment `deployment_id` not in `known`.
-async fn newly_stopped(ecs: &Ecs, deployment_id: &str, known: &HashMap<String, Task>) -> Result<Vec<Task>> {
+async fn newly_stopped(
+    ecs: &Ecs,
+    deployment_id: &str,
+    known: &HashMap<String, Task>,
+) -> Result<Vec<Task>> {
     let arns: Vec<String> = ecs
         .list_tasks(None, Some(deployment_id), true)
         .await?

@@ -2,13 +2,11 @@
 //! DescribeTasks 100 at a time), answered as the JSON AWS sent, and sent, for the inputs wharf
 //! builds as documents (task definitions, CreateService, UpdateService), as those documents.
 
-
-
 use aws_sdk_ecs::Client;
 use serde_json::Value;
 
-use super::raw::{Capture, ReplaceBody};
 use super::error;
+use super::raw::{Capture, ReplaceBody};
 use crate::ecs::{Service, Task};
 use crate::error::{Error, Result};
 
@@ -63,9 +61,12 @@ impl Ecs {
                 });
                 match raw {
                     Some(raw) if raw["status"] != "INACTIVE" => {
-                        let service: Service = serde_json::from_value(raw.clone()).map_err(|e| {
-                            Error::aws(format!("ecs:DescribeServices: unexpected answer for {name}: {e}"))
-                        })?;
+                        let service: Service =
+                            serde_json::from_value(raw.clone()).map_err(|e| {
+                                Error::aws(format!(
+                                    "ecs:DescribeServices: unexpected answer for {name}: {e}"
+                                ))
+                            })?;
                         out.push(Described::Found(Box::new(service), raw.clone()));
                     }
                     _ => out.push(Described::Missing(name.clone())),
@@ -90,7 +91,8 @@ impl Ecs {
                 .await
                 .map_err(|e| error("ecs:DescribeTasks", e))?;
             let body = cap.json("ecs:DescribeTasks")?;
-            let tasks: Vec<Task> = serde_json::from_value(body["tasks"].clone()).unwrap_or_default();
+            let tasks: Vec<Task> =
+                serde_json::from_value(body["tasks"].clone()).unwrap_or_default();
             out.extend(tasks);
         }
         Ok(out)
@@ -143,12 +145,16 @@ impl Ecs {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Some(cap.json("ecs:DescribeTaskDefinition")?["taskDefinition"].clone())),
+            Ok(_) => Ok(Some(
+                cap.json("ecs:DescribeTaskDefinition")?["taskDefinition"].clone(),
+            )),
             Err(e) => {
                 let missing = e.as_service_error().is_some_and(|se| {
                     let text = se.to_string().to_ascii_lowercase();
                     se.is_client_exception()
-                        && (text.contains("unable to describe") || text.contains("not found") || text.contains("does not exist"))
+                        && (text.contains("unable to describe")
+                            || text.contains("not found")
+                            || text.contains("does not exist"))
                 });
                 if missing {
                     Ok(None)
@@ -245,4 +251,3 @@ fn service_of(body: Value, operation: &str) -> Result<Service> {
     serde_json::from_value(body["service"].clone())
         .map_err(|e| Error::aws(format!("{operation}: unexpected answer: {e}")))
 }
-

@@ -149,8 +149,13 @@ where
 fn is_throttling(code: &str) -> bool {
     matches!(
         code,
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded"
-            | "ThrottledException" | "RequestThrottled" | "RequestThrottledException"
+        "ThrottlingException"
+            | "Throttling"
+            | "TooManyRequestsException"
+            | "RequestLimitExceeded"
+            | "ThrottledException"
+            | "RequestThrottled"
+            | "RequestThrottledException"
     )
 }
 
@@ -162,9 +167,16 @@ fn hint_for_code(code: &str) -> Option<&'static str> {
         "ExpiredToken" | "ExpiredTokenException" | "RequestExpired" => {
             Some("the credentials have expired; refresh them (for SSO: `aws sso login`)")
         }
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException"
-        | "SignatureDoesNotMatch" => Some("the credentials are not valid for this account or endpoint"),
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException" | "RequestLimitExceeded" => {
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch" => {
+            Some("the credentials are not valid for this account or endpoint")
+        }
+        "ThrottlingException"
+        | "Throttling"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded" => {
             Some("AWS kept throttling after retries; try again, or deploy fewer services at once")
         }
         "ClusterNotFoundException" => Some("check the environment's `cluster` in wharf.toml"),

@@ -39,8 +39,11 @@ impl Capture {
             .map_err(|_| Error::aws(format!("{operation}: response capture poisoned")))?
             .take()
             .ok_or_else(|| Error::aws(format!("{operation}: AWS sent no response body")))?;
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::aws(format!("{operation}: AWS sent a body that is not JSON: {e}")))
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::aws(format!(
+                "{operation}: AWS sent a body that is not JSON: {e}"
+            ))
+        })
     }
 }
 
@@ -93,7 +96,9 @@ impl Intercept for ReplaceBody {
         let request = context.request_mut();
         let len = self.document.len();
         *request.body_mut() = SdkBody::from(self.document.as_ref().clone());
-        request.headers_mut().insert("content-length", len.to_string());
+        request
+            .headers_mut()
+            .insert("content-length", len.to_string());
         Ok(())
     }
 }

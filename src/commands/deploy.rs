@@ -48,7 +48,12 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             .iter()
             .map(|p| deploy::ServiceResult {
                 service: p.name.clone(),
-                revision: p.reuse.as_deref().map(crate::ecs::family_revision).unwrap_or_default().to_string(),
+                revision: p
+                    .reuse
+                    .as_deref()
+                    .map(crate::ecs::family_revision)
+                    .unwrap_or_default()
+                    .to_string(),
                 outcome: "unchanged".into(),
                 duration_secs: 0.0,
                 reason: None,
@@ -118,7 +123,10 @@ fn print_plan(ctx: &Context, plans: &[crate::plan::ServicePlan]) -> Result<i32> 
             .and_then(|l| l["taskDefinitionArn"].as_str())
             .map(|a| format!("live {}", crate::ecs::family_revision(a)))
             .unwrap_or_else(|| "(none)".into());
-        print!("{}", diff::unified(&old, &new, &old_name, "rendered", ctx.out.color));
+        print!(
+            "{}",
+            diff::unified(&old, &new, &old_name, "rendered", ctx.out.color)
+        );
     }
     Ok(0)
 }

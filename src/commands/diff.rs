@@ -29,7 +29,11 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     for p in &plans {
         // Compare with what the service runs; without a service, with the family's newest revision.
         let live_td = match &p.live {
-            Some(s) => conn.ecs.describe_task_definition(&s.task_definition).await?,
+            Some(s) => {
+                conn.ecs
+                    .describe_task_definition(&s.task_definition)
+                    .await?
+            }
             None => p.latest.clone(),
         };
         let live_name = live_td
@@ -37,15 +41,27 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             .and_then(|l| l["taskDefinitionArn"].as_str())
             .map(|a| format!("live {}", family_revision(a)))
             .unwrap_or_else(|| "(not registered)".into());
-        let old = live_td.as_ref().map(|l| pretty(&normalize::task_definition(l))).unwrap_or_default();
+        let old = live_td
+            .as_ref()
+            .map(|l| pretty(&normalize::task_definition(l)))
+            .unwrap_or_default();
         let new = pretty(&normalize::task_definition(&p.rendered));
-        let td_diff = unified(&old, &new, &live_name, &format!("rendered {}", p.key), ctx.out.color && !ctx.out.is_json());
+        let td_diff = unified(
+            &old,
+            &new,
+            &live_name,
+            &format!("rendered {}", p.key),
+            ctx.out.color && !ctx.out.is_json(),
+        );
         let mut settings_diff = String::new();
         if let Some(live) = &p.live_raw {
             if !p.setting_changes.is_empty() {
                 let pick = |v: &serde_json::Value| {
                     serde_json::Value::Object(
-                        p.setting_changes.iter().map(|k| (k.clone(), v[k].clone())).collect(),
+                        p.setting_changes
+                            .iter()
+                            .map(|k| (k.clone(), v[k].clone()))
+                            .collect(),
                     )
                 };
                 settings_diff = unified(
@@ -73,7 +89,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         }
     }
     if ctx.out.is_json() {
-        ctx.out.json(&serde_json::json!({ "services": json, "differs": differs }));
+        ctx.out
+            .json(&serde_json::json!({ "services": json, "differs": differs }));
     }
     Ok(if differs { 1 } else { 0 })
 }

@@ -33,11 +33,19 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let names = conn.service_names(&keys)?;
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Redeploy")?;
     let signal = deploy::interrupt_signal();
-    let lock = DeployLock::acquire(&conn.clients.ssm, conn.manifest.app(), &conn.env_name, "redeploy", args.timeout * 2 + Duration::from_secs(600)).await?;
+    let lock = DeployLock::acquire(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+        "redeploy",
+        args.timeout * 2 + Duration::from_secs(600),
+    )
+    .await?;
     let result = async {
         let since = deploy::epoch_now();
         let updates = futures::future::try_join_all(names.iter().map(|name| {
-            let request = json!({"cluster": conn.ecs.cluster, "service": name, "forceNewDeployment": true});
+            let request =
+                json!({"cluster": conn.ecs.cluster, "service": name, "forceNewDeployment": true});
             let ecs = &conn.ecs;
             async move { ecs.update_service(&request).await }
         }))
@@ -48,21 +56,46 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 let primary = s.primary();
                 Target {
                     service: s.service_name.clone(),
-                    task_definition: primary.map(|p| p.task_definition.clone()).unwrap_or_else(|| s.task_definition.clone()),
+                    task_definition: primary
+                        .map(|p| p.task_definition.clone())
+                        .unwrap_or_else(|| s.task_definition.clone()),
                     deployment_id: primary.map(|p| p.id.clone()),
                 }
             })
             .collect();
-        let mut view = View::new(ctx.out.interactive && !ctx.out.is_json(), ctx.out.verbosity > 0);
+        let mut view = View::new(
+            ctx.out.interactive && !ctx.out.is_json(),
+            ctx.out.verbosity > 0,
+        );
         for t in &targets {
-            view.note(&format!("{}: new deployment of {}", t.service, crate::ecs::family_revision(&t.task_definition)));
+            view.note(&format!(
+                "{}: new deployment of {}",
+                t.service,
+                crate::ecs::family_revision(&t.task_definition)
+            ));
         }
         if args.no_wait {
             return Ok(Vec::new());
         }
-        let opts = WatchOptions { timeout: args.timeout, no_wait: false, no_rollback: true };
-        let outcomes = deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
-        deploy::settle(&conn, ctx, outcomes, &HashMap::new(), &HashMap::new(), &opts, &mut view, &signal).await
+        let opts = WatchOptions {
+            timeout: args.timeout,
+            no_wait: false,
+            no_rollback: true,
+        };
+        let outcomes =
+            deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal)
+                .await?;
+        deploy::settle(
+            &conn,
+            ctx,
+            outcomes,
+            &HashMap::new(),
+            &HashMap::new(),
+            &opts,
+            &mut view,
+            &signal,
+        )
+        .await
     }
     .await;
     let released = lock.release().await;

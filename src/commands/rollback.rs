@@ -39,8 +39,13 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let mut moves = Vec::new();
     for d in conn.ecs.describe_services(&names).await? {
         let Described::Found(s, _) = d else {
-            let Described::Missing(name) = d else { unreachable!() };
-            return Err(Error::usage(format!("service {name} does not exist in cluster {}", conn.ecs.cluster)));
+            let Described::Missing(name) = d else {
+                unreachable!()
+            };
+            return Err(Error::usage(format!(
+                "service {name} does not exist in cluster {}",
+                conn.ecs.cluster
+            )));
         };
         let current = s.task_definition.clone();
         let family = family_of(&current).to_string();
@@ -60,28 +65,46 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                     .await?
                     .into_iter()
                     .find(|arn| revision_of(arn).is_some_and(|r| r < current_rev))
-                    .ok_or_else(|| Error::failed(format!(
-                        "{}: no revision of {family} older than {} to roll back to",
-                        s.service_name,
-                        family_revision(&current)
-                    )))?
+                    .ok_or_else(|| {
+                        Error::failed(format!(
+                            "{}: no revision of {family} older than {} to roll back to",
+                            s.service_name,
+                            family_revision(&current)
+                        ))
+                    })?
             }
         };
         moves.push((s.service_name.clone(), current, to));
     }
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Roll back")?;
     let signal = deploy::interrupt_signal();
-    let lock = DeployLock::acquire(&conn.clients.ssm, conn.manifest.app(), &conn.env_name, "rollback", args.timeout * 2 + Duration::from_secs(600)).await?;
+    let lock = DeployLock::acquire(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+        "rollback",
+        args.timeout * 2 + Duration::from_secs(600),
+    )
+    .await?;
     let result = async {
         let since = deploy::epoch_now();
-        let mut view = View::new(ctx.out.interactive && !ctx.out.is_json(), ctx.out.verbosity > 0);
+        let mut view = View::new(
+            ctx.out.interactive && !ctx.out.is_json(),
+            ctx.out.verbosity > 0,
+        );
         let mut targets = Vec::new();
         for (name, from, to) in &moves {
             let s = conn
                 .ecs
-                .update_service(&json!({"cluster": conn.ecs.cluster, "service": name, "taskDefinition": to}))
+                .update_service(
+                    &json!({"cluster": conn.ecs.cluster, "service": name, "taskDefinition": to}),
+                )
                 .await?;
-            view.note(&format!("{name}: {} -> {}", family_revision(from), family_revision(to)));
+            view.note(&format!(
+                "{name}: {} -> {}",
+                family_revision(from),
+                family_revision(to)
+            ));
             targets.push(Target {
                 service: name.clone(),
                 task_definition: to.clone(),
@@ -95,9 +118,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         if args.no_wait {
             return Ok(Vec::new());
         }
-        let opts = WatchOptions { timeout: args.timeout, no_wait: false, no_rollback: true };
-        let outcomes = deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
-        deploy::settle(&conn, ctx, outcomes, &HashMap::new(), &HashMap::new(), &opts, &mut view, &signal).await
+        let opts = WatchOptions {
+            timeout: args.timeout,
+            no_wait: false,
+            no_rollback: true,
+        };
+        let outcomes =
+            deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal)
+                .await?;
+        deploy::settle(
+            &conn,
+            ctx,
+            outcomes,
+            &HashMap::new(),
+            &HashMap::new(),
+            &opts,
+            &mut view,
+            &signal,
+        )
+        .await
     }
     .await;
     let released = lock.release().await;

@@ -40,9 +40,15 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 continue;
             }
         };
-        let arns = conn.ecs.list_tasks(Some(&service.service_name), None, false).await?;
+        let arns = conn
+            .ecs
+            .list_tasks(Some(&service.service_name), None, false)
+            .await?;
         let tasks = conn.ecs.describe_tasks(&arns).await?;
-        let td = conn.ecs.describe_task_definition(&service.task_definition).await?;
+        let td = conn
+            .ecs
+            .describe_task_definition(&service.task_definition)
+            .await?;
         let images: Vec<Value> = td
             .as_ref()
             .and_then(|t| t["containerDefinitions"].as_array().cloned())
@@ -51,12 +57,23 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             .map(|c| json!({"container": c["name"], "image": c["image"]}))
             .collect();
         let targets = target_health(&conn, &service).await;
-        docs.push(document(&service, &tasks, images, targets, args.events, now));
+        docs.push(document(
+            &service,
+            &tasks,
+            images,
+            targets,
+            args.events,
+            now,
+        ));
     }
     if ctx.out.is_json() {
-        ctx.out.json(&json!({"cluster": conn.ecs.cluster, "services": docs}));
+        ctx.out
+            .json(&json!({"cluster": conn.ecs.cluster, "services": docs}));
     } else {
-        println!("cluster {} (environment {})", conn.ecs.cluster, conn.env_name);
+        println!(
+            "cluster {} (environment {})",
+            conn.ecs.cluster, conn.env_name
+        );
         for doc in &docs {
             print!("{}", text(doc));
         }
@@ -67,7 +84,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
 async fn target_health(conn: &Connected, service: &Service) -> Vec<Value> {
     let mut out = Vec::new();
     for lb in &service.load_balancers {
-        let Some(tg) = lb["targetGroupArn"].as_str() else { continue };
+        let Some(tg) = lb["targetGroupArn"].as_str() else {
+            continue;
+        };
         match conn.clients.elbv2.describe_target_health().target_group_arn(tg).send().await {
             Ok(h) => {
                 for d in h.target_health_descriptions() {
@@ -88,15 +107,26 @@ async fn target_health(conn: &Connected, service: &Service) -> Vec<Value> {
 
 fn age(now: f64, then: Option<f64>) -> String {
     match then {
-        Some(t) if now >= t => humantime::format_duration(std::time::Duration::from_secs((now - t) as u64)).to_string(),
+        Some(t) if now >= t => {
+            humantime::format_duration(std::time::Duration::from_secs((now - t) as u64)).to_string()
+        }
         _ => "-".into(),
     }
 }
 
-fn document(service: &Service, tasks: &[Task], images: Vec<Value>, targets: Vec<Value>, events: usize, now: f64) -> Value {
+fn document(
+    service: &Service,
+    tasks: &[Task],
+    images: Vec<Value>,
+    targets: Vec<Value>,
+    events: usize,
+    now: f64,
+) -> Value {
     let mut by_dep: HashMap<&str, usize> = HashMap::new();
     for t in tasks {
-        *by_dep.entry(t.started_by.as_deref().unwrap_or("")).or_default() += 1;
+        *by_dep
+            .entry(t.started_by.as_deref().unwrap_or(""))
+            .or_default() += 1;
     }
     json!({
         "service": service.service_name,
@@ -125,7 +155,11 @@ fn document(service: &Service, tasks: &[Task], images: Vec<Value>, targets: Vec<
 }
 
 fn text(doc: &Value) -> String {
-    let s = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
     if doc["exists"] == false {
         return format!("\n{}: does not exist\n", s(&doc["service"]));
     }
@@ -134,32 +168,54 @@ fn text(doc: &Value) -> String {
         console::style(s(&doc["service"])).bold(),
         s(&doc["revision"]),
         s(&doc["status"]),
-        doc["desired"], doc["running"], doc["pending"]
+        doc["desired"],
+        doc["running"],
+        doc["pending"]
     );
     for i in doc["images"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  image     {}: {}\n", s(&i["container"]), s(&i["image"])));
+        out.push_str(&format!(
+            "  image     {}: {}\n",
+            s(&i["container"]),
+            s(&i["image"])
+        ));
     }
     for d in doc["deployments"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  deploy    {:<8} {:<14} {:<12} desired {} running {} pending {} failed {}  {} ago\n",
-            s(&d["status"]), s(&d["revision"]), d["rollout_state"].as_str().unwrap_or("-"),
-            d["desired"], d["running"], d["pending"], d["failed"], s(&d["age"])
+            s(&d["status"]),
+            s(&d["revision"]),
+            d["rollout_state"].as_str().unwrap_or("-"),
+            d["desired"],
+            d["running"],
+            d["pending"],
+            d["failed"],
+            s(&d["age"])
         ));
     }
     for t in doc["tasks"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  task      {:<34} {:<14} {:<10} health {:<9} up {}\n",
-            s(&t["id"]), s(&t["revision"]), s(&t["status"]), t["health"].as_str().unwrap_or("-"), s(&t["age"])
+            s(&t["id"]),
+            s(&t["revision"]),
+            s(&t["status"]),
+            t["health"].as_str().unwrap_or("-"),
+            s(&t["age"])
         ));
     }
     for t in doc["targets"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  target    {} {} {}\n",
-            s(&t["target"]), t["state"].as_str().unwrap_or("-"), t["reason"].as_str().or(t["error"].as_str()).unwrap_or("")
+            s(&t["target"]),
+            t["state"].as_str().unwrap_or("-"),
+            t["reason"].as_str().or(t["error"].as_str()).unwrap_or("")
         ));
     }
     for e in doc["events"].as_array().into_iter().flatten() {
-        out.push_str(&format!("  event     {} ago: {}\n", s(&e["age"]), s(&e["message"])));
+        out.push_str(&format!(
+            "  event     {} ago: {}\n",
+            s(&e["age"]),
+            s(&e["message"])
+        ));
     }
     out
 }

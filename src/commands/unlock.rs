@@ -14,7 +14,9 @@ pub async fn run(ctx: &Context, _args: Args) -> Result<i32> {
     let clients = Clients::connect(manifest.environment(env_name)?, &ctx.global).await?;
     match DeployLock::break_lock(&clients.ssm, manifest.app(), env_name).await? {
         Some(holder) => ctx.out.status(format!("broke the lock held by {holder}")),
-        None => ctx.out.status(format!("{}/{env_name} was not locked", manifest.app())),
+        None => ctx
+            .out
+            .status(format!("{}/{env_name} was not locked", manifest.app())),
     }
     Ok(0)
 }

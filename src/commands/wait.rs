@@ -34,7 +34,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 let primary = s.primary();
                 targets.push(Target {
                     service: s.service_name.clone(),
-                    task_definition: primary.map(|p| p.task_definition.clone()).unwrap_or_else(|| s.task_definition.clone()),
+                    task_definition: primary
+                        .map(|p| p.task_definition.clone())
+                        .unwrap_or_else(|| s.task_definition.clone()),
                     deployment_id: primary.map(|p| p.id.clone()),
                 });
             }
@@ -50,12 +52,32 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         }
     }
     let signal = deploy::interrupt_signal();
-    let mut view = View::new(ctx.out.interactive && !ctx.out.is_json(), ctx.out.verbosity > 0);
-    let opts = WatchOptions { timeout: args.timeout, no_wait: false, no_rollback: true };
+    let mut view = View::new(
+        ctx.out.interactive && !ctx.out.is_json(),
+        ctx.out.verbosity > 0,
+    );
+    let opts = WatchOptions {
+        timeout: args.timeout,
+        no_wait: false,
+        no_rollback: true,
+    };
     // Events from the last 10 minutes give context for a rollout already under way.
     let since = deploy::epoch_now() - 600.0;
-    let outcomes = deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
-    results.extend(deploy::settle(&conn, ctx, outcomes, &HashMap::new(), &HashMap::new(), &opts, &mut view, &signal).await?);
+    let outcomes =
+        deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
+    results.extend(
+        deploy::settle(
+            &conn,
+            ctx,
+            outcomes,
+            &HashMap::new(),
+            &HashMap::new(),
+            &opts,
+            &mut view,
+            &signal,
+        )
+        .await?,
+    );
     deploy::report(ctx, &results);
     Ok(deploy::exit_code(&results))
 }
