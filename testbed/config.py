@@ -21,6 +21,9 @@ DEFAULTS = {
     "launch_backoff_max": 5.0,
     # "has reached a steady state" is re-emitted after this long in steady state (ECS: ~6 h)
     "steady_state_reemit_seconds": 21600.0,
+    # a RUNNING task counts towards a deployment's completion (and as healthy for
+    # minimumHealthyPercent) only after running this long
+    "task_stable_seconds": 1.0,
     # ticker period
     "tick_seconds": 0.1,
     # really run containers with the engine (1) or script them (0); default:

@@ -488,6 +488,8 @@ def _task_healthy_running(task):
     if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
         return False
     rt = _tb(task)
+    if rt and rt.running_at and now() - rt.running_at < config.get("task_stable_seconds"):
+        return False  # not yet: a container that crashes at start must not complete a deployment
     if rt and any(s["health"] and s["essential"] for s in rt.specs):
         return task.health_status == "HEALTHY"
     return True
@@ -662,7 +664,9 @@ def step_service(backend, key, service):
             _svc_event(service, f"(service {service.name}) rolling back to deployment {prev_id}.")
             primary = service.deployments[0]
     # forget old deployments with nothing left running
-    live_now = [x for x in _service_tasks(backend, service) if x.desired_status == "RUNNING"]
+    all_now = _service_tasks(backend, service)
+    live_now = [x for x in all_now if x.desired_status == "RUNNING"]
+    draining = any(x.last_status != "STOPPED" for x in all_now if x.desired_status == "STOPPED")
     deps_with_tasks = {x.started_by for x in live_now}
     service.deployments[:] = [d for d in service.deployments
                               if d is primary or d["id"] in deps_with_tasks]
@@ -671,7 +675,7 @@ def step_service(backend, key, service):
     primary_live = [x for x in live_now if x.started_by == primary["id"]]
     healthy_primary = sum(1 for x in primary_live if _task_healthy_running(x))
     steady = (len(service.deployments) == 1 and healthy_primary == desired and len(primary_live) == desired
-              and len(live_now) == desired and primary.get("rolloutState") != "FAILED")
+              and len(live_now) == desired and not draining and primary.get("rolloutState") != "FAILED")
     if steady and primary.get("rolloutState") == "IN_PROGRESS":
         primary["rolloutState"] = "COMPLETED"
         primary["rolloutStateReason"] = f"ECS deployment {primary['id']} completed."

@@ -23,6 +23,12 @@ import urllib.request
 LABEL = "wharf-testbed"
 
 
+def instance_label():
+    """Containers carry wharf-testbed=1 and wharf-testbed.dir=<state dir>, so that
+    reset/down of one test bed leave another test bed's containers alone."""
+    return f"{LABEL}.dir=" + os.environ.get("WHARF_TESTBED_DIR", os.path.expanduser("~/.cache/wharf-testbed"))
+
+
 def registry():
     return os.environ.get("WHARF_TESTBED_REGISTRY", "127.0.0.1:5000")
 
@@ -196,7 +202,8 @@ class EngineRunner(Runner):
         return None
 
     def _run_args(self, s):
-        args = ["run", "-d", "--label", f"{LABEL}=1", "--label", f"{LABEL}.task={self.task_id}",
+        args = ["run", "-d", "--label", f"{LABEL}=1", "--label", instance_label(),
+                "--label", f"{LABEL}.task={self.task_id}",
                 "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
         for k, v in s["env"].items():
             args += ["-e", f"{k}={v}"]
@@ -262,29 +269,33 @@ class EngineRunner(Runner):
             self.log_threads.append(t)
         stop_sent = False
         while True:
-            all_done = True
-            for s in self.specs:
-                st = self.containers[s["name"]]
-                if st.status == "STOPPED":
-                    continue
-                rc, out, _ = self._cmd("inspect", "--format", "{{json .State}}", st.container_id, timeout=30)
-                if rc != 0:
-                    st.status = "STOPPED"
-                    continue
-                try:
-                    state = json.loads(out)
-                except ValueError:
-                    all_done = False
-                    continue
-                health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status")
-                if health:
-                    st.health = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(health, "UNKNOWN")
-                if state.get("Running"):
-                    all_done = False
-                else:
-                    st.exit_code = state.get("ExitCode")
-                    st.finished_at = time.time()
-                    st.status = "STOPPED"
+            running = [self.containers[s["name"]] for s in self.specs
+                       if self.containers[s["name"]].status != "STOPPED"]
+            if running:
+                ids = [st.container_id for st in running]
+                rc, out, err = self._cmd("inspect", "--format", "{{.Id}} {{json .State}}", *ids, timeout=60)
+                states = {}
+                for line in out.splitlines():
+                    cid, _, js = line.partition(" ")
+                    try:
+                        states[cid] = json.loads(js)
+                    except ValueError:
+                        pass
+                for st in running:
+                    state = next((v for k, v in states.items() if k.startswith(st.container_id)), None)
+                    if state is None:
+                        if rc != 0 and "no such" in err.lower() and st.container_id in err:
+                            st.status = "STOPPED"  # the container is gone
+                            st.finished_at = time.time()
+                        continue  # engine busy or slow: ask again
+                    health = (state.get("Health") or state.get("Healthcheck") or {}).get("Status")
+                    if health:
+                        st.health = {"healthy": "HEALTHY", "unhealthy": "UNHEALTHY"}.get(health, "UNKNOWN")
+                    if not state.get("Running") and state.get("Status") in ("exited", "dead", "stopped"):
+                        st.exit_code = state.get("ExitCode")
+                        st.finished_at = time.time()
+                        st.status = "STOPPED"
+            all_done = all(st.status == "STOPPED" for st in self.containers.values())
             # started only once every container has been inspected at least once, so
             # a container that exits at once is seen exiting right after RUNNING
             self.started = True
@@ -299,7 +310,7 @@ class EngineRunner(Runner):
                             target=self._cmd,
                             args=("stop", "-t", str(s.get("stop_timeout", 2)), st.container_id),
                             daemon=True).start()
-            time.sleep(0.25)
+            time.sleep(0.4)
         for t in self.log_threads:
             t.join(timeout=5)
         self._cleanup()
@@ -315,7 +326,8 @@ def remove_all_containers(engine):
     if engine in (None, "none"):
         return
     try:
-        out = subprocess.run([engine, "ps", "-aq", "--filter", f"label={LABEL}=1"],
+        out = subprocess.run([engine, "ps", "-aq", "--filter", f"label={LABEL}=1",
+                              "--filter", f"label={instance_label()}"],
                              capture_output=True, text=True, timeout=60).stdout.split()
         if out:
             subprocess.run([engine, "rm", "-f"] + out, capture_output=True, timeout=120)

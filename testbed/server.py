@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs
 
-from . import config, ecr_ext, ecs_ext, engine
+from . import config, ecr_ext, ecs_ext, engine, exec_ext
 
 STATE_DIR = os.environ.get("WHARF_TESTBED_DIR", os.path.expanduser("~/.cache/wharf-testbed"))
 REQUEST_LOG = os.path.join(STATE_DIR, "requests.log")
@@ -213,6 +213,7 @@ def main(argv=None):
 
     ecr_ext.install()
     ecs_ext.install(eng)
+    exec_ext.install()
     app = Middleware(DomainDispatcherApplication(create_backend_app))
 
     class QuietHandler(WSGIRequestHandler):

@@ -45,13 +45,13 @@ def control(path, payload=None, method=None):
     data = json.dumps(payload).encode() if payload is not None else None
     req = urllib.request.Request(ENDPOINT + path, data=data, method=method or ("POST" if data else "GET"),
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(req, timeout=60) as r:
         return json.loads(r.read() or b"null")
 
 
 def aws(*args, check=True):
     """Run the venv's aws CLI; return parsed JSON output (or None)."""
-    p = subprocess.run(["aws", *args, "--output", "json"], env=ENV, capture_output=True, text=True, timeout=120)
+    p = subprocess.run(["aws", *args, "--output", "json"], env=ENV, capture_output=True, text=True, timeout=240)
     if check and p.returncode != 0:
         raise AssertionError(f"aws {' '.join(args)} failed ({p.returncode}): {p.stderr}")
     if p.returncode != 0:
@@ -59,7 +59,7 @@ def aws(*args, check=True):
     return json.loads(p.stdout) if p.stdout.strip() else None
 
 
-def wait_for(fn, timeout=30, interval=0.3, what="condition"):
+def wait_for(fn, timeout=60, interval=0.5, what="condition", on_timeout=None):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -67,18 +67,18 @@ def wait_for(fn, timeout=30, interval=0.3, what="condition"):
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last={last!r}")
+    raise AssertionError(f"timed out waiting for {what}; last={last!r}; extra={on_timeout() if on_timeout else None}")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def testbed_up():
-    subprocess.run([TESTBED, "up"], check=True, timeout=180)
+    subprocess.run([TESTBED, "up"], check=True, timeout=360)
     yield
 
 
 @pytest.fixture(autouse=True)
 def clean_state(testbed_up):
-    urllib.request.urlopen(urllib.request.Request(ENDPOINT + "/moto-api/reset", method="POST"), timeout=60)
+    urllib.request.urlopen(urllib.request.Request(ENDPOINT + "/moto-api/reset", method="POST"), timeout=120)
     control("/_testbed/config", method="DELETE")
     control("/_testbed/config", FAST)
     control("/_testbed/faults", method="DELETE")
@@ -91,7 +91,7 @@ def busybox_image(testbed_up):
     if ENGINE == "none":
         pytest.skip("no container engine")
     ref = subprocess.run([TESTBED, "image", "wharf-test/busybox:1"], check=True, capture_output=True,
-                         text=True, timeout=300).stdout.strip()
+                         text=True, timeout=600).stdout.strip()
     return ref
 
 
@@ -136,7 +136,7 @@ class Ecs:
     def describe_task(self, arn):
         return aws("ecs", "describe-tasks", "--cluster", self.cluster, "--tasks", arn)["tasks"][0]
 
-    def wait_completed(self, name, timeout=30):
+    def wait_completed(self, name, timeout=60):
         def done():
             s = self.service(name)
             d = s["deployments"]

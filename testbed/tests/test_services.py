@@ -15,7 +15,7 @@ def test_good_deployment_is_stable_with_steady_state_event(ecs, busybox_image):
     ecs.wait_completed("web")
     # the judge: the AWS CLI waiter
     p = subprocess.run(["aws", "ecs", "wait", "services-stable", "--cluster", ecs.cluster, "--services", "web"],
-                       env=ENV, capture_output=True, text=True, timeout=120)
+                       env=ENV, capture_output=True, text=True, timeout=240)
     assert p.returncode == 0, p.stderr
     s = ecs.service("web")
     assert s["runningCount"] == 2 and s["pendingCount"] == 0
@@ -51,7 +51,7 @@ def test_missing_image_trips_breaker_and_rolls_back(ecs, busybox_image):
     failed_id = upd["service"]["deployments"][0]["id"]
 
     s = wait_for(lambda: (lambda s: s if s["taskDefinition"] == good else None)(ecs.service("app")),
-                 timeout=40, what="rollback")
+                 timeout=80, what="rollback")
     msgs = [e["message"] for e in s["events"]]
     assert f"(service app) (deployment {failed_id}) deployment failed: tasks failed to start." in msgs
     assert f"(service app) rolling back to deployment {first}." in msgs
@@ -73,7 +73,7 @@ def test_essential_exit_1_real_container_fails_and_rolls_back(ecs, busybox_image
     bad = ecs.register("x", [container("app", busybox_image, command=["sh", "-c", "echo dying; exit 1"])])
     aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "x", "--task-definition", bad)
     s = wait_for(lambda: (lambda s: s if s["taskDefinition"] == good else None)(ecs.service("x")),
-                 timeout=45, what="rollback")
+                 timeout=90, what="rollback", on_timeout=lambda: ecs.service("x"))
     assert any("deployment failed: tasks failed to start." in e["message"] for e in s["events"])
     stopped = [t for t in ecs.tasks("x", desired="STOPPED") if t["taskDefinitionArn"] == bad]
     assert len(stopped) >= 3
@@ -91,7 +91,7 @@ def test_scripted_exit_1_without_breaker_keeps_retrying(ecs):
     def many_failures():
         d = ecs.service("s")["deployments"][0]
         return d if d["failedTasks"] >= 4 else None
-    d = wait_for(many_failures, timeout=30, what="failedTasks >= 4")
+    d = wait_for(many_failures, timeout=60, what="failedTasks >= 4")
     assert d["rolloutState"] == "IN_PROGRESS"
     t = ecs.tasks("s", desired="STOPPED")[0]
     assert t["containers"][0]["exitCode"] == 1
@@ -102,7 +102,7 @@ def test_scripted_exit_1_with_breaker_fails_without_rollback_on_first_deployment
     td = ecs.register("s2", [container("app", "scripted/app:1", environment=env(TESTBED_EXIT_CODE=1))])
     ecs.create_service("s2", td, desired=1, breaker=True)
     d = wait_for(lambda: (lambda d: d if d["rolloutState"] == "FAILED" else None)(
-        ecs.service("s2")["deployments"][0]), timeout=30, what="FAILED")
+        ecs.service("s2")["deployments"][0]), timeout=60, what="FAILED")
     assert d["failedTasks"] >= 3
     assert "circuit breaker" in d["rolloutStateReason"]
 
@@ -125,7 +125,7 @@ def test_force_new_deployment_replaces_every_task_and_scaling(ecs, busybox_image
     assert len(new_tasks) == 2 and not (new_tasks & old_tasks)
     for arn in old_tasks:
         t = wait_for(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(ecs.describe_task(arn)),
-                     timeout=20, what="old task stopped")
+                     timeout=40, what="old task stopped")
         assert t["desiredStatus"] == "STOPPED"
         assert t["stoppedReason"] == f"Scaling activity initiated by (deployment {new_dep})"
     msgs = [e["message"] for e in s["events"]]
@@ -135,16 +135,16 @@ def test_force_new_deployment_replaces_every_task_and_scaling(ecs, busybox_image
     # scaling: only desiredCount changes -> no new deployment, tasks follow
     upd = aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "f", "--desired-count", "4")
     assert [d["id"] for d in upd["service"]["deployments"]] == [new_dep]
-    s = wait_for(lambda: (lambda s: s if s["runningCount"] == 4 else None)(ecs.service("f")), timeout=20,
+    s = wait_for(lambda: (lambda s: s if s["runningCount"] == 4 else None)(ecs.service("f")), timeout=40,
                  what="scale up")
     assert [d["id"] for d in s["deployments"]] == [new_dep] and s["desiredCount"] == 4
     aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "f", "--desired-count", "1")
     s = wait_for(lambda: (lambda s: s if s["runningCount"] == 1 and s["pendingCount"] == 0 else None)(
-        ecs.service("f")), timeout=20, what="scale down")
+        ecs.service("f")), timeout=40, what="scale down")
     assert [d["id"] for d in s["deployments"]] == [new_dep]
     assert len(ecs.tasks("f")) == 1
     wait_for(lambda: ecs.service("f")["events"][0]["message"] == "(service f) has reached a steady state.",
-             timeout=10, what="steady state after scaling")
+             timeout=20, what="steady state after scaling")
 
 
 def test_failing_health_check_scripted_stops_tasks(ecs):
@@ -156,7 +156,7 @@ def test_failing_health_check_scripted_stops_tasks(ecs):
     def stopped():
         ts = ecs.tasks("h", desired="STOPPED")
         return ts[0] if ts and ts[0]["lastStatus"] == "STOPPED" else None
-    t = wait_for(stopped, timeout=20, what="unhealthy task stopped")
+    t = wait_for(stopped, timeout=40, what="unhealthy task stopped")
     assert t["stoppedReason"] == "Task failed container health checks"
     assert t["healthStatus"] == "UNHEALTHY" and t["containers"][0]["healthStatus"] == "UNHEALTHY"
     msgs = [e["message"] for e in ecs.service("h")["events"]]
@@ -168,7 +168,7 @@ def test_failing_health_check_real_container(ecs, busybox_image):
     ok = {"command": ["CMD-SHELL", "true"], "interval": 5, "timeout": 2, "retries": 1}
     good = ecs.register("hr", [container("app", busybox_image, command=SLEEP, healthCheck=ok)])
     ecs.create_service("hr", good, desired=1)
-    s = ecs.wait_completed("hr", timeout=40)
+    s = ecs.wait_completed("hr", timeout=80)
     assert ecs.tasks("hr")[0]["healthStatus"] == "HEALTHY"
     bad = ecs.register("hr", [container("app", busybox_image, command=SLEEP, healthCheck=hc)])
     aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "hr", "--task-definition", bad)
@@ -176,7 +176,7 @@ def test_failing_health_check_real_container(ecs, busybox_image):
     def stopped():
         ts = [t for t in ecs.tasks("hr", desired="STOPPED") if t["taskDefinitionArn"] == bad]
         return ts[0] if ts and ts[0]["lastStatus"] == "STOPPED" else None
-    t = wait_for(stopped, timeout=40, what="unhealthy real task stopped")
+    t = wait_for(stopped, timeout=80, what="unhealthy real task stopped")
     assert t["stoppedReason"] == "Task failed container health checks"
     # the old, healthy task kept serving (minimumHealthyPercent 100)
     assert any(x["taskDefinitionArn"] == good for x in ecs.tasks("hr"))

@@ -18,7 +18,7 @@ def _log_messages(group, stream):
                                       "--log-stream-name", stream)["events"]]
 
 
-def _wait_stopped(ecs, arn, timeout=30):
+def _wait_stopped(ecs, arn, timeout=60):
     return wait_for(lambda: (lambda t: t if t["lastStatus"] == "STOPPED" else None)(ecs.describe_task(arn)),
                     timeout=timeout, what="task STOPPED")
 
@@ -39,7 +39,7 @@ def test_run_task_fargate_real_container_exit_3_with_logs(ecs, busybox_image):
     assert t["stopCode"] == "EssentialContainerExited"
     assert t["stoppedReason"] == "Essential container in task exited"
     task_id = t["taskArn"].split("/")[-1]
-    msgs = wait_for(lambda: _log_messages("/ecs/job", f"job/main/{task_id}") or None, timeout=10,
+    msgs = wait_for(lambda: _log_messages("/ecs/job", f"job/main/{task_id}") or None, timeout=20,
                     what="log events")
     assert msgs == ["line-one", "line-two hi"]
 
@@ -67,8 +67,8 @@ def test_run_task_real_command_override_and_stop_task(ecs, busybox_image):
     overrides = {"containerOverrides": [{"name": "main", "command": ["sh", "-c", "echo override; sleep 600"]}]}
     arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td,
               "--overrides", json.dumps(overrides))["tasks"][0]["taskArn"]
-    wait_for(lambda: ecs.describe_task(arn)["lastStatus"] == "RUNNING", timeout=30, what="RUNNING")
-    wait_for(lambda: _log_messages("/ecs/lj", f"tb/main/{arn.split('/')[-1]}") == ["override"], timeout=10,
+    wait_for(lambda: ecs.describe_task(arn)["lastStatus"] == "RUNNING", timeout=60, what="RUNNING")
+    wait_for(lambda: _log_messages("/ecs/lj", f"tb/main/{arn.split('/')[-1]}") == ["override"], timeout=20,
              what="override output")
     aws("ecs", "stop-task", "--cluster", ecs.cluster, "--task", arn, "--reason", "enough")
     t = _wait_stopped(ecs, arn)

@@ -31,7 +31,7 @@ def test_ecr_uri_and_token_reach_the_registry(busybox_image):
     req = urllib.request.Request(f"http://{REGISTRY}/v2/", headers={
         "Authorization": "Basic " + base64.b64encode(b"AWS:wrong").decode()})
     with pytest.raises(urllib.error.HTTPError):
-        urllib.request.urlopen(req, timeout=5)
+        urllib.request.urlopen(req, timeout=10)
 
 
 def test_request_log_counts_and_faults():
@@ -56,7 +56,7 @@ def test_request_log_counts_and_faults():
         "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/ecs/aws4_request, "
                          "SignedHeaders=host, Signature=x"})
     with pytest.raises(urllib.error.HTTPError) as e:
-        urllib.request.urlopen(req, timeout=10)
+        urllib.request.urlopen(req, timeout=20)
     assert e.value.code == 400
     assert b'"__type": "ThrottlingException"' in e.value.read()
     # 503 for every call, with the CLI's retries disabled
@@ -86,13 +86,13 @@ def test_config_endpoint():
 
 def test_up_twice_then_down_then_up():
     pid_file = os.path.join(ENV["WHARF_TESTBED_DIR"], "run", "moto.pid")
-    subprocess.run([TESTBED, "up"], check=True, timeout=120)
+    subprocess.run([TESTBED, "up"], check=True, timeout=240)
     pid = open(pid_file).read().strip()
-    subprocess.run([TESTBED, "up"], check=True, timeout=120)
+    subprocess.run([TESTBED, "up"], check=True, timeout=240)
     assert open(pid_file).read().strip() == pid
-    subprocess.run([TESTBED, "down"], check=True, timeout=120)
+    subprocess.run([TESTBED, "down"], check=True, timeout=240)
     assert subprocess.run([TESTBED, "status"], capture_output=True).returncode != 0
-    subprocess.run([TESTBED, "up"], check=True, timeout=120)
+    subprocess.run([TESTBED, "up"], check=True, timeout=240)
     assert open(pid_file).read().strip() != pid
     assert subprocess.run([TESTBED, "status"], capture_output=True).returncode == 0
-    wait_for(lambda: aws("ecs", "list-clusters") is not None, timeout=10)
+    wait_for(lambda: aws("ecs", "list-clusters") is not None, timeout=20)
