@@ -128,3 +128,67 @@ def _registry_put_manifest(repository, tag, body, media_type):
         # moto keeps it, as before this patch.
         if e.code not in (400, 404):
             raise
+
+
+# --------------------------------------------------------------------------- image sync
+_ACCEPT = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
+def _registry_get(path, accept=None):
+    import urllib.request
+    user, pw = engine.registry_creds()
+    headers = {"Authorization": "Basic " + b64encode(f"{user}:{pw}".encode()).decode()}
+    if accept:
+        headers["Accept"] = accept
+    req = urllib.request.Request(f"http://{engine.registry()}{path}", headers=headers)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.read(), dict(r.headers)
+
+
+def sync_from_registry(backend, repository_name):
+    """Make moto's image list of a repository reflect what was pushed to the
+    registry: every tag the registry has becomes an ECR image (same manifest,
+    media type and digest).  Images only put with PutImage stay as moto keeps them."""
+    import json
+    import urllib.error
+    repo = backend.repositories.get(repository_name)
+    if repo is None:
+        return
+    try:
+        body, _ = _registry_get(f"/v2/{repository_name}/tags/list")
+        tags = json.loads(body).get("tags") or []
+    except (urllib.error.URLError, OSError, ValueError):
+        return
+    for tag in tags:
+        try:
+            manifest, headers = _registry_get(f"/v2/{repository_name}/manifests/{tag}", _ACCEPT)
+        except (urllib.error.URLError, OSError):
+            continue
+        digest = headers.get("Docker-Content-Digest")
+        mtype = headers.get("Content-Type")
+        have = [i for i in repo.images if getattr(i, "image_digest", None) == digest and
+                tag in (getattr(i, "image_tags", None) or [getattr(i, "image_tag", None)])]
+        if have:
+            continue
+        try:
+            backend.put_image(repository_name, manifest.decode(), tag, mtype, digest)
+        except Exception:  # noqa: BLE001 - e.g. immutable tag already used
+            pass
+
+
+def install_image_sync():
+    # BatchGetImage already falls back to the registry (see install()).
+    for name in ("list_images", "describe_images"):
+        orig = getattr(ecr_models.ECRBackend, name)
+
+        def make(orig):
+            def wrapper(self, repository_name, *args, **kwargs):
+                sync_from_registry(self, repository_name)
+                return orig(self, repository_name, *args, **kwargs)
+            return wrapper
+        setattr(ecr_models.ECRBackend, name, make(orig))

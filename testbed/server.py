@@ -212,6 +212,7 @@ def main(argv=None):
     from werkzeug.serving import WSGIRequestHandler, run_simple
 
     ecr_ext.install()
+    ecr_ext.install_image_sync()
     ecs_ext.install(eng)
     exec_ext.install()
     app = Middleware(DomainDispatcherApplication(create_backend_app))

@@ -27,6 +27,10 @@ def test_ecr_uri_and_token_reach_the_registry(busybox_image):
     ref = f"{repo['repositoryUri']}:v1"
     subprocess.run([ENGINE, "tag", busybox_image, ref], check=True)
     subprocess.run(base + ["push", ref], check=True, capture_output=True)
+    # ECR's image APIs reflect what was pushed to the registry
+    imgs = aws("ecr", "describe-images", "--repository-name", "tb/pushed")["imageDetails"]
+    assert [i["imageTags"] for i in imgs] == [["v1"]]
+    assert aws("ecr", "list-images", "--repository-name", "tb/pushed")["imageIds"][0]["imageTag"] == "v1"
     # a wrong password is refused by the registry
     req = urllib.request.Request(f"http://{REGISTRY}/v2/", headers={
         "Authorization": "Basic " + base64.b64encode(b"AWS:wrong").decode()})
