@@ -13,12 +13,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 TESTBED = os.path.join(ROOT, "scripts", "testbed")
 
 FAST = {
-    "provisioning_seconds": 0.3,
-    "pending_seconds": 0.3,
-    "stopping_seconds": 0.3,
+    "provisioning_seconds": 0.2,
+    "pending_seconds": 0.2,
+    "stopping_seconds": 0.2,
+    "task_stable_seconds": 0.8,
     "health_check_interval": 1.0,
-    "launch_backoff_base": 0.3,
-    "launch_backoff_max": 2.0,
+    "launch_backoff_base": 0.2,
+    "launch_backoff_max": 1.0,
 }
 
 

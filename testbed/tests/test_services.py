@@ -84,27 +84,25 @@ def test_essential_exit_1_real_container_fails_and_rolls_back(ecs, busybox_image
     ecs.wait_completed("x")
 
 
-def test_scripted_exit_1_without_breaker_keeps_retrying(ecs):
+def test_scripted_exit_1_retries_forever_without_breaker_and_fails_with_it(ecs):
     td = ecs.register("s", [container("app", "scripted/app:1", environment=env(TESTBED_EXIT_CODE=1))])
-    ecs.create_service("s", td, desired=1)
-
+    ecs.create_service("plain", td, desired=1)
+    ecs.create_service("breaker", td, desired=1, breaker=True)
+    # with the breaker (and nothing COMPLETED to roll back to): FAILED, no more launches
+    d = wait_for(lambda: (lambda d: d if d["rolloutState"] == "FAILED" else None)(
+        ecs.service("breaker")["deployments"][0]), timeout=60, what="FAILED")
+    assert d["failedTasks"] >= 3
+    assert d["rolloutStateReason"] == "ECS deployment circuit breaker: tasks failed to start."
+    # without: ECS keeps retrying (with backoff), the deployment stays IN_PROGRESS
     def many_failures():
-        d = ecs.service("s")["deployments"][0]
+        d = ecs.service("plain")["deployments"][0]
         return d if d["failedTasks"] >= 4 else None
     d = wait_for(many_failures, timeout=60, what="failedTasks >= 4")
     assert d["rolloutState"] == "IN_PROGRESS"
-    t = ecs.tasks("s", desired="STOPPED")[0]
+    t = ecs.tasks("plain", desired="STOPPED")[0]
     assert t["containers"][0]["exitCode"] == 1
+    assert t["stopCode"] == "EssentialContainerExited"
     assert t["stoppedReason"] == "Essential container in task exited"
-
-
-def test_scripted_exit_1_with_breaker_fails_without_rollback_on_first_deployment(ecs):
-    td = ecs.register("s2", [container("app", "scripted/app:1", environment=env(TESTBED_EXIT_CODE=1))])
-    ecs.create_service("s2", td, desired=1, breaker=True)
-    d = wait_for(lambda: (lambda d: d if d["rolloutState"] == "FAILED" else None)(
-        ecs.service("s2")["deployments"][0]), timeout=60, what="FAILED")
-    assert d["failedTasks"] >= 3
-    assert "circuit breaker" in d["rolloutStateReason"]
 
 
 def test_force_new_deployment_replaces_every_task_and_scaling(ecs, busybox_image):
