@@ -3,6 +3,7 @@ test-bed venv) talking to the running test bed."""
 import json
 import os
 import subprocess
+import threading
 import time
 import urllib.request
 import uuid
@@ -60,13 +61,41 @@ def aws(*args, check=True):
     return json.loads(p.stdout) if p.stdout.strip() else None
 
 
-def wait_for(fn, timeout=60, interval=0.5, what="condition", on_timeout=None):
+_polling = threading.local()
+
+_TARGETS = {"ecs": ("AmazonEC2ContainerServiceV20141113", "application/x-amz-json-1.1")}
+
+
+def api(service, op, body):
+    """A plain JSON call to the test bed, used only while polling (starting the
+    CLI for every poll is slow); wait_for confirms the final answer with the CLI."""
+    prefix, ctype = _TARGETS[service]
+    req = urllib.request.Request(ENDPOINT + "/", data=json.dumps(body).encode(), method="POST", headers={
+        "X-Amz-Target": f"{prefix}.{op}", "Content-Type": ctype,
+        "Authorization": f"AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/{service}/aws4_request, "
+                         "SignedHeaders=host, Signature=0"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def polling():
+    return getattr(_polling, "on", False)
+
+
+def wait_for(fn, timeout=60, interval=0.3, what="condition", on_timeout=None):
+    """Poll fn (fast path) until truthy, then confirm with fn through the AWS CLI."""
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
-        last = fn()
+        _polling.on = True
+        try:
+            last = fn()
+        finally:
+            _polling.on = False
         if last:
-            return last
+            confirmed = fn()
+            if confirmed:
+                return confirmed
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last={last!r}; extra={on_timeout() if on_timeout else None}")
 
@@ -123,9 +152,19 @@ class Ecs:
         return aws(*args)["service"]
 
     def service(self, name):
+        if polling():
+            return api("ecs", "DescribeServices", {"cluster": self.cluster, "services": [name]})["services"][0]
         return aws("ecs", "describe-services", "--cluster", self.cluster, "--services", name)["services"][0]
 
     def tasks(self, service=None, desired="RUNNING"):
+        if polling():
+            body = {"cluster": self.cluster, "desiredStatus": desired}
+            if service:
+                body["serviceName"] = service
+            arns = api("ecs", "ListTasks", body)["taskArns"]
+            if not arns:
+                return []
+            return api("ecs", "DescribeTasks", {"cluster": self.cluster, "tasks": arns})["tasks"]
         args = ["ecs", "list-tasks", "--cluster", self.cluster, "--desired-status", desired]
         if service:
             args += ["--service-name", service]
@@ -135,6 +174,8 @@ class Ecs:
         return aws("ecs", "describe-tasks", "--cluster", self.cluster, "--tasks", *arns)["tasks"]
 
     def describe_task(self, arn):
+        if polling():
+            return api("ecs", "DescribeTasks", {"cluster": self.cluster, "tasks": [arn]})["tasks"][0]
         return aws("ecs", "describe-tasks", "--cluster", self.cluster, "--tasks", arn)["tasks"][0]
 
     def wait_completed(self, name, timeout=60):

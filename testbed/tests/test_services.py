@@ -131,11 +131,11 @@ def test_force_new_deployment_replaces_every_task_and_scaling(ecs, busybox_image
                m.startswith("(service f) has stopped 2 running tasks: (task ") for m in msgs)
 
     # scaling: only desiredCount changes -> no new deployment, tasks follow
-    upd = aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "f", "--desired-count", "4")
+    upd = aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "f", "--desired-count", "3")
     assert [d["id"] for d in upd["service"]["deployments"]] == [new_dep]
-    s = wait_for(lambda: (lambda s: s if s["runningCount"] == 4 else None)(ecs.service("f")), timeout=40,
+    s = wait_for(lambda: (lambda s: s if s["runningCount"] == 3 else None)(ecs.service("f")), timeout=40,
                  what="scale up")
-    assert [d["id"] for d in s["deployments"]] == [new_dep] and s["desiredCount"] == 4
+    assert [d["id"] for d in s["deployments"]] == [new_dep] and s["desiredCount"] == 3
     aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "f", "--desired-count", "1")
     s = wait_for(lambda: (lambda s: s if s["runningCount"] == 1 and s["pendingCount"] == 0 else None)(
         ecs.service("f")), timeout=40, what="scale down")
