@@ -73,6 +73,16 @@ pub enum Command {
     Status(commands::status::Args),
     /// Break the deploy lock of an environment (after a deploy was killed).
     Unlock(commands::unlock::Args),
+    /// Run a one-off task (a job, or a command in a service's task definition), stream its logs, exit with its exit code.
+    Run(commands::run::Args),
+    /// CloudWatch logs of a service or job, interleaved by time; -f follows.
+    Logs(commands::logs::Args),
+    /// A shell (or command) in a running container of a service through ECS Exec; checks the prerequisites first.
+    Exec(commands::exec::Args),
+    /// Secrets in SSM Parameter Store (SecureString under /<app>/<env>/): set, get, list, delete, import.
+    Secrets(commands::secrets::Args),
+    /// Run a service's or job's containers on this machine (docker/podman) with its environment and secrets.
+    Local(commands::local::Args),
     /// Check the project file and every template for every environment, offline.
     Validate(commands::validate::Args),
     /// Print a service's or job's rendered task definition as JSON.
@@ -146,6 +156,11 @@ async fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Unlock(args) => commands::unlock::run(ctx, args).await,
+        Command::Run(args) => commands::run::run(ctx, args).await,
+        Command::Logs(args) => commands::logs::run(ctx, args).await,
+        Command::Exec(args) => commands::exec::run(ctx, args).await,
+        Command::Secrets(args) => commands::secrets::run(ctx, args).await,
+        Command::Local(args) => commands::local::run(ctx, args).await,
         Command::Validate(args) => commands::validate::run(ctx, args).await,
         Command::Render(args) => commands::render::run(ctx, args).await,
         Command::Init(args) => commands::init::run(ctx, args).await,

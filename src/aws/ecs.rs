@@ -247,6 +247,59 @@ impl Ecs {
     }
 }
 
+impl Ecs {
+    /// RunTask with `document` (a RunTask request body, built by [`crate::jobs`]) as the body.
+    /// Returns AWS's answer: `tasks` and `failures`.
+    pub async fn run_task(&self, document: &Value) -> Result<Value> {
+        let cap = Capture::new();
+        self.client
+            .run_task()
+            .cluster(&self.cluster)
+            .task_definition(document["taskDefinition"].as_str().unwrap_or_default())
+            .customize()
+            .interceptor(ReplaceBody::new(document))
+            .interceptor(cap.clone())
+            .send()
+            .await
+            .map_err(|e| error("ecs:RunTask", e))?;
+        cap.json("ecs:RunTask")
+    }
+
+    /// StopTask for `task` (id or ARN), with `reason` shown in the stopped task.
+    pub async fn stop_task(&self, task: &str, reason: &str) -> Result<()> {
+        self.client
+            .stop_task()
+            .cluster(&self.cluster)
+            .task(task)
+            .reason(reason)
+            .send()
+            .await
+            .map_err(|e| error("ecs:StopTask", e))?;
+        Ok(())
+    }
+
+    /// Tasks as the JSON AWS sent (fields [`Task`] does not model, such as `managedAgents`,
+    /// `enableExecuteCommand` and `platformVersion`), in batches of 100.
+    pub async fn describe_tasks_raw(&self, arns: &[String]) -> Result<Vec<Value>> {
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
+            let cap = Capture::new();
+            self.client
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .customize()
+                .interceptor(cap.clone())
+                .send()
+                .await
+                .map_err(|e| error("ecs:DescribeTasks", e))?;
+            let body = cap.json("ecs:DescribeTasks")?;
+            out.extend(body["tasks"].as_array().cloned().unwrap_or_default());
+        }
+        Ok(out)
+    }
+}
+
 fn service_of(body: Value, operation: &str) -> Result<Service> {
     serde_json::from_value(body["service"].clone())
         .map_err(|e| Error::aws(format!("{operation}: unexpected answer: {e}")))

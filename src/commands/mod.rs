@@ -4,10 +4,15 @@
 pub mod completions;
 pub mod deploy;
 pub mod diff;
+pub mod exec;
 pub mod init;
+pub mod local;
+pub mod logs;
 pub mod redeploy;
 pub mod render;
 pub mod rollback;
+pub mod run;
+pub mod secrets;
 pub mod status;
 pub mod unlock;
 pub mod validate;

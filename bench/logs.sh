@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmark: read 100,000 log lines from the local test bed with `wharf logs`, and with the AWS
+# CLI's fastest equivalent. The test bed's AWS CLI is v1, which has no `aws logs tail` (a v2-only
+# command that cannot be installed from PyPI), so the comparison is `aws logs filter-log-events`
+# over the same group and stream prefix, which pages through FilterLogEvents the way `tail` does.
+#
+# Usage: bench/logs.sh [LINES] [RUNS]   (test bed up; WHARF=path/to/wharf, default target/release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LINES=${1:-100000}
+RUNS=${2:-3}
+eval "$(scripts/testbed env)"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+TARGET=${CARGO_TARGET_DIR:-target}
+WHARF=${WHARF:-$TARGET/release/wharf}
+AWS=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/aws
+PY=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/python
+GROUP="/bench/logs-$$"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+echo "filling $GROUP with $LINES lines in 10 streams..." >&2
+"$PY" - "$GROUP" "$LINES" <<'PY'
+import sys, time, boto3
+group, lines = sys.argv[1], int(sys.argv[2])
+logs = boto3.client("logs")
+logs.create_log_group(logGroupName=group)
+streams = [f"bench/main/{i:032x}" for i in range(10)]
+for s in streams:
+    logs.create_log_stream(logGroupName=group, logStreamName=s)
+start = int(time.time() * 1000) - lines
+per = lines // len(streams)
+for n, s in enumerate(streams):
+    for off in range(0, per, 10000):
+        batch = [{"timestamp": start + (off + i) * len(streams) + n,
+                  "message": f"line {off + i} of stream {n}: the quick brown fox jumps over the lazy dog"}
+                 for i in range(min(10000, per - off))]
+        logs.put_log_events(logGroupName=group, logStreamName=s, logEvents=batch)
+PY
+
+cat > "$WORK/wharf.toml" <<TOML
+app = "bench"
+[environments.local]
+region = "us-east-1"
+account = "123456789012"
+endpoint_url = "$AWS_ENDPOINT_URL"
+[jobs.bench]
+task_definition = "td.json"
+TOML
+cat > "$WORK/td.json" <<JSON
+{"family": "bench-logs-$$", "containerDefinitions": [{"name": "main", "image": "busybox", "essential": true,
+ "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "$GROUP", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "bench"}}}]}
+JSON
+
+time_cmd() { # prints seconds
+  local s e
+  s=$(date +%s.%N); "$@" > "$WORK/out" 2>"$WORK/err" || { cat "$WORK/err" >&2; exit 1; }; e=$(date +%s.%N)
+  echo "$e - $s" | bc
+}
+best() { sort -n | head -1; }
+
+W=(); A=()
+for _ in $(seq "$RUNS"); do
+  W+=("$(cd "$WORK" && time_cmd "$OLDPWD/$WHARF" logs bench --env local --since 1d)")
+  WL=$(wc -l < "$WORK/out")
+  A+=("$(time_cmd "$AWS" logs filter-log-events --log-group-name "$GROUP" --log-stream-name-prefix bench/main/ --start-time 0 --output text)")
+  AL=$(grep -c '^EVENTS' "$WORK/out" || true)
+done
+WB=$(printf '%s\n' "${W[@]}" | best); AB=$(printf '%s\n' "${A[@]}" | best)
+echo "lines: wharf $WL, aws $AL"
+echo "wharf logs:                 best of $RUNS: ${WB}s  (runs: ${W[*]})"
+echo "aws logs filter-log-events: best of $RUNS: ${AB}s  (runs: ${A[*]})"
+echo "speed-up: $(echo "scale=1; $AB / $WB" | bc)x"
+"$AWS" logs delete-log-group --log-group-name "$GROUP"

@@ -1,0 +1,67 @@
+//! `wharf local run SERVICE|JOB --env E`: the unit's containers on this machine with docker or
+//! podman, with the environment's variables and secrets; Ctrl-C stops and removes them.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Context;
+use crate::error::{Error, Result};
+use crate::local::{self, LocalRequest};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Run a service's or job's containers locally (ports published on 127.0.0.1).
+    Run {
+        /// A service or job of wharf.toml.
+        name: String,
+        /// Image tag for `{{ tag }}` and image().
+        #[arg(long)]
+        tag: Option<String>,
+        /// A dotenv file whose entries override the containers' environment (repeatable).
+        #[arg(long = "env-file")]
+        env_files: Vec<PathBuf>,
+        /// Override one environment variable in every container (repeatable): NAME=VALUE.
+        #[arg(long = "set-env", value_name = "NAME=VALUE")]
+        set_env: Vec<String>,
+        /// Stop and remove everything after this long (exit 4).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+    },
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    match args.action {
+        Action::Run {
+            name,
+            tag,
+            env_files,
+            set_env,
+            timeout,
+        } => {
+            let mut pairs = Vec::new();
+            for p in &set_env {
+                match p.split_once('=') {
+                    Some((k, v)) if !k.is_empty() => pairs.push((k.to_string(), v.to_string())),
+                    _ => return Err(Error::usage(format!("--set-env {p:?} is not NAME=VALUE"))),
+                }
+            }
+            local::run(
+                ctx,
+                LocalRequest {
+                    unit: name,
+                    tag,
+                    env_files,
+                    set_env: pairs,
+                    timeout,
+                },
+            )
+            .await
+        }
+    }
+}

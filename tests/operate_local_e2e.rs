@@ -1,0 +1,167 @@
+//! `wharf local run` for real with the example app (examples/hello) and the test bed: its web
+//! service runs under docker with the environment, an SSM secret and its port published on
+//! 127.0.0.1, answers HTTP, and Ctrl-C stops and removes everything.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+fn engine() -> String {
+    std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into())
+}
+
+#[test]
+fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up() {
+    support::require_testbed();
+    let app = support::unique("hello");
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
+    copy_dir(&root, dir.path());
+    let toml = std::fs::read_to_string(dir.path().join("wharf.toml"))
+        .unwrap()
+        .replace("app = \"hello\"", &format!("app = \"{app}\""))
+        .replace("http://127.0.0.1:4566", &support::endpoint())
+        .replace(
+            "registry = \"127.0.0.1:5000\"",
+            &format!("registry = \"{}\"", support::registry()),
+        );
+    std::fs::write(dir.path().join("wharf.toml"), toml).unwrap();
+    // The same service, on a port of its own, with a secret it reports it received.
+    let web = std::fs::read_to_string(dir.path().join("ecs/web.json"))
+        .unwrap()
+        .replace(
+            r#""command": ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]"#,
+            &format!(r#""command": ["sh", "-c", "echo greeting=$GREETING; test \"$API_KEY\" = local-secret-5d1e && echo secret resolved; exec httpd -f -v -p {port} -h /www"], "secrets": [{{"name": "API_KEY", "valueFrom": "{{{{ secret('API_KEY') }}}}"}}]"#),
+        )
+        .replace("\"containerPort\": 8080", &format!("\"containerPort\": {port}"));
+    assert!(
+        web.contains("secret resolved"),
+        "the example's web.json changed shape"
+    );
+    std::fs::write(dir.path().join("ecs/web.json"), web).unwrap();
+
+    let tag = "local1";
+    let image = format!("{}/hello/app:{tag}", support::registry());
+    let built = Command::new(engine())
+        .args(["build", "-q", "-t", &image, dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    support::aws(&[
+        "ssm",
+        "put-parameter",
+        "--name",
+        &format!("/{app}/local/API_KEY"),
+        "--type",
+        "SecureString",
+        "--value",
+        "local-secret-5d1e",
+    ]);
+
+    let child = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        .current_dir(dir.path())
+        .envs(support::aws_env())
+        .args([
+            "local",
+            "run",
+            "web",
+            "--env",
+            "local",
+            "--tag",
+            tag,
+            "--set-env",
+            "GREETING=hi from a laptop",
+            "--timeout",
+            "90s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut body = String::new();
+    while Instant::now() < deadline {
+        let out = Command::new("curl")
+            .args(["-sf", "-m", "2", &format!("http://127.0.0.1:{port}/")])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            body = String::from_utf8_lossy(&out.stdout).to_string();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let index = std::fs::read_to_string(root.join("www/index.html")).unwrap();
+    // Ctrl-C: wharf stops and removes the containers and the network.
+    unsafe_sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        body, index,
+        "the web service answered on 127.0.0.1:{port}\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("greeting=hi from a laptop"), "{stdout}");
+    assert!(stdout.contains("secret resolved"), "{stdout}");
+    assert!(!stdout.contains("local-secret-5d1e") && !stderr.contains("local-secret-5d1e"));
+    assert!(
+        stderr.contains(&format!("started web (127.0.0.1:{port}->{port})")),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let left = Command::new(engine())
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("name=wharf-{app}-web"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "containers were removed"
+    );
+    let nets = Command::new(engine())
+        .args([
+            "network",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name=wharf-{app}-web"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&nets.stdout).trim().is_empty(),
+        "the network was removed"
+    );
+}
+
+fn unsafe_sigint(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
