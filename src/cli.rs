@@ -83,6 +83,12 @@ pub enum Command {
     Secrets(commands::secrets::Args),
     /// Run a service's or job's containers on this machine (docker/podman) with its environment and secrets.
     Local(commands::local::Args),
+    /// Build images (the project's [images], or its compose build file with APP_TAG).
+    Build(commands::build::Args),
+    /// Push built images to ECR: native login, skip what the registry already holds.
+    Push(commands::push::Args),
+    /// Give an image already in ECR another environment's tag, without rebuilding.
+    Promote(commands::promote::Args),
     /// Check the project file and every template for every environment, offline.
     Validate(commands::validate::Args),
     /// Print a service's or job's rendered task definition as JSON.
@@ -161,6 +167,9 @@ async fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Exec(args) => commands::exec::run(ctx, args).await,
         Command::Secrets(args) => commands::secrets::run(ctx, args).await,
         Command::Local(args) => commands::local::run(ctx, args).await,
+        Command::Build(args) => commands::build::run(ctx, args).await,
+        Command::Push(args) => commands::push::run(ctx, args).await,
+        Command::Promote(args) => commands::promote::run(ctx, args).await,
         Command::Validate(args) => commands::validate::run(ctx, args).await,
         Command::Render(args) => commands::render::run(ctx, args).await,
         Command::Init(args) => commands::init::run(ctx, args).await,

@@ -34,6 +34,8 @@ pub struct ProjectFile {
     pub app: Spanned<String>,
     #[serde(default)]
     pub images: BTreeMap<String, Image>,
+    /// `[build]`: how images are built and pushed (docs/images.md).
+    pub build: Option<Build>,
     pub terraform: Option<Terraform>,
     #[serde(default)]
     pub environments: BTreeMap<String, Environment>,
@@ -59,6 +61,22 @@ pub struct Image {
     pub platform: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Create the ECR repository with immutable tags (`wharf push --create-repositories`).
+    #[serde(default)]
+    pub immutable_tags: bool,
+}
+
+/// `[build]`: settings for `wharf build` and `wharf push`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// A compose build file whose images use `${APP_TAG}` (the seed layout). When unset and the
+    /// project has no `[images]`, `build/docker-compose.build.yml` is used if it exists.
+    pub compose_file: Option<Spanned<String>>,
+    /// `docker` or `podman`; by default docker when a Docker engine answers, else podman.
+    pub engine: Option<Spanned<String>>,
+    /// How many images build or push at once (default 4).
+    pub parallel: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! One file per verb. A command parses its arguments, calls the core, and prints; it does not
 //! decide anything the core could decide, and makes no AWS call written inline.
 
+pub mod build;
 pub mod completions;
 pub mod deploy;
 pub mod diff;
@@ -14,6 +15,8 @@ pub mod rollback;
 pub mod run;
 pub mod secrets;
 pub mod status;
+pub mod promote;
+pub mod push;
 pub mod unlock;
 pub mod validate;
 pub mod wait;

@@ -1,0 +1,138 @@
+//! `wharf push [--tag T] [IMAGE...]`: push built images to the environment's ECR registry,
+//! logging in with ECR's authorization token and skipping what the registry already holds.
+
+use crate::cli::Context;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::images::ecr::Ecr;
+use crate::images::push::{push_images, PushItem, PushOptions};
+use super::build;
+use crate::images::{self, ImageRef};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Images to push (all when none are named); with a compose build file, its services.
+    pub images: Vec<String>,
+    /// Image tag (default: the git short SHA, with -dirty when the tree has uncommitted changes).
+    #[arg(long, short = 't', env = "WHARF_TAG")]
+    pub tag: Option<String>,
+    /// Create missing ECR repositories (scan on push; immutable tags where the image says so).
+    #[arg(long)]
+    pub create_repositories: bool,
+    /// Container engine: docker or podman (default: docker when a Docker engine answers, else podman).
+    #[arg(long, env = "WHARF_ENGINE")]
+    pub engine: Option<String>,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest = ctx.manifest()?;
+    let tag = images::resolve_tag(&manifest, args.tag.as_deref())?;
+    let compose = images::compose_file(&manifest)?;
+    if compose.is_none() {
+        images::build_waves(&manifest, &args.images)?;
+        if manifest.doc.images.is_empty() {
+            return Err(Error::usage(format!(
+                "{} has no [images] and no compose build file ({}) to push",
+                manifest.path.display(),
+                images::SEED_COMPOSE_FILE
+            )));
+        }
+    }
+    let env = images::choose_env(&manifest, ctx.global.env.as_deref())?;
+    let engine =
+        Engine::detect(images::preferred_engine(&manifest, args.engine.as_deref())?).await?;
+    let (target, clients) = match &env {
+        Some(env) => {
+            let environment = manifest.environment(env)?;
+            let clients = crate::aws::Clients::connect(environment, &ctx.global).await?;
+            (
+                Some(build::target_for(ctx, &manifest, env).await?),
+                Some(clients),
+            )
+        }
+        None => (None, None),
+    };
+    let mut items = Vec::new();
+    match &compose {
+        Some(file) => {
+            for (service, reference) in crate::images::build::compose_images(&engine, file, &tag).await? {
+                if !args.images.is_empty() && !args.images.contains(&service) {
+                    continue;
+                }
+                let r = ImageRef::parse(&reference).ok_or_else(|| {
+                    Error::usage(format!(
+                        "service `{service}` of {} names image `{reference}`, which has no registry host to push to",
+                        file.display()
+                    ))
+                })?;
+                let ecr = target.as_ref().is_some_and(|t| t.is_own(&r.host))
+                    || r.host.contains(".dkr.ecr.");
+                items.push(PushItem {
+                    image: service,
+                    reference: r,
+                    ecr,
+                    immutable_tags: false,
+                });
+            }
+        }
+        None => {
+            let target = target
+                .as_ref()
+                .expect("[images] projects have an environment");
+            let names: Vec<String> = if args.images.is_empty() {
+                manifest.doc.images.keys().cloned().collect()
+            } else {
+                args.images.clone()
+            };
+            for name in names {
+                let r = images::image_ref(&manifest, &name, target, &tag)?;
+                items.push(PushItem {
+                    ecr: target.is_own(&r.host) || r.host.contains(".dkr.ecr."),
+                    immutable_tags: manifest.doc.images[&name].immutable_tags,
+                    image: name,
+                    reference: r,
+                });
+            }
+        }
+    }
+    let ecr = clients
+        .as_ref()
+        .map(|c| Ecr::new(&c.config, target.as_ref().and_then(|t| t.account.clone())));
+    let pushed = push_images(
+        items,
+        PushOptions {
+            engine: &engine,
+            ecr: ecr.as_ref(),
+            create_repositories: args.create_repositories,
+            parallel: images::parallelism(&manifest),
+            out: &ctx.out,
+        },
+    )
+    .await?;
+    if ctx.out.is_json() {
+        ctx.out
+            .json(&serde_json::json!({ "tag": tag, "images": pushed }));
+    } else {
+        let rows: Vec<Vec<String>> = pushed
+            .iter()
+            .map(|p| {
+                vec![
+                    p.image.clone(),
+                    p.tag.clone(),
+                    images::short_digest(&p.digest),
+                    images::human_size(p.size),
+                    format!("{:.1}s", p.seconds),
+                    p.outcome.clone(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            images::table(
+                &["IMAGE", "TAG", "DIGEST", "SIZE", "DURATION", "RESULT"],
+                &rows
+            )
+        );
+    }
+    Ok(0)
+}

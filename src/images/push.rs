@@ -1,0 +1,274 @@
+//! `wharf push`'s work: check (or create) the ECR repositories, log in with ECR's authorization
+//! token, skip images the registry already holds under the tag with the same digest, push the
+//! rest in parallel with retries, and check the registry's digest afterwards.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+
+use crate::engine::{push_failure_is_transient, Engine, PushOutcome};
+use crate::error::{Error, Result};
+use crate::images::ecr::Ecr;
+use crate::images::registry::Registry;
+use crate::images::ImageRef;
+use crate::output::Output;
+
+/// One image to push.
+#[derive(Debug, Clone)]
+pub struct PushItem {
+    pub image: String,
+    pub reference: ImageRef,
+    /// Whether the reference is in the environment's ECR registry (login, repositories apply).
+    pub ecr: bool,
+    /// For `--create-repositories`.
+    pub immutable_tags: bool,
+}
+
+/// One pushed (or skipped) image, for the final table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Pushed {
+    pub image: String,
+    pub reference: String,
+    pub tag: String,
+    pub digest: String,
+    pub size: u64,
+    pub seconds: f64,
+    /// `pushed` or `skipped` (the registry already held this digest under the tag).
+    pub outcome: String,
+}
+
+/// How many times a push that failed for a transient reason is tried.
+const ATTEMPTS: u32 = 3;
+
+pub struct PushOptions<'a> {
+    pub engine: &'a Engine,
+    pub ecr: Option<&'a Ecr>,
+    pub create_repositories: bool,
+    pub parallel: usize,
+    pub out: &'a Output,
+}
+
+pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<Vec<Pushed>> {
+    let PushOptions {
+        engine,
+        ecr,
+        create_repositories,
+        parallel,
+        out,
+    } = opts;
+    // Every image must be built here first.
+    let mut local = BTreeMap::new();
+    for item in &items {
+        let reference = item.reference.to_string();
+        let image = engine.inspect(&reference).await?.ok_or_else(|| {
+            Error::failed(format!(
+                "image `{}` ({reference}) is not built here",
+                item.image
+            ))
+            .with_hint(format!(
+                "build it first: wharf build --tag {}",
+                item.reference.tag
+            ))
+        })?;
+        local.insert(item.image.clone(), image);
+    }
+    let ecr_items: Vec<&PushItem> = items.iter().filter(|i| i.ecr).collect();
+    let mut registries: BTreeMap<String, Registry> = BTreeMap::new();
+    let mut ecr_login = None;
+    if !ecr_items.is_empty() {
+        let ecr =
+            ecr.ok_or_else(|| Error::usage("pushing to ECR needs an environment: pass --env"))?;
+        let mut names: Vec<String> = ecr_items
+            .iter()
+            .map(|i| i.reference.repository.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        let existing = ecr.existing_repositories(&names).await?;
+        let missing: Vec<&String> = names.iter().filter(|n| !existing.contains(n)).collect();
+        if !missing.is_empty() {
+            if !create_repositories {
+                let list: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+                return Err(Error::failed(format!(
+                    "ECR repository {} does not exist in {}",
+                    list.join(", "),
+                    ecr_items[0].reference.host
+                ))
+                .with_hint(
+                    "create it (Terraform, or pass --create-repositories to let wharf create it)",
+                ));
+            }
+            for name in missing {
+                let immutable = ecr_items
+                    .iter()
+                    .any(|i| &i.reference.repository == name && i.immutable_tags);
+                ecr.create_repository(name, immutable).await?;
+                out.status(format!(
+                    "created ECR repository {name} (scan on push{})",
+                    if immutable { ", immutable tags" } else { "" }
+                ));
+            }
+        }
+        let login = ecr.login().await?;
+        for item in &ecr_items {
+            let host = &item.reference.host;
+            if registries.contains_key(host) {
+                continue;
+            }
+            let endpoint_host = login
+                .endpoint
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .trim_end_matches('/');
+            let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
+            registries.insert(
+                host.clone(),
+                Registry::new(host, endpoint, &login.username, &login.password),
+            );
+        }
+        ecr_login = Some(login);
+    }
+
+    // What the registry already holds.
+    let checks = futures::stream::iter(items.iter().map(|item| {
+        let registry = registries.get(&item.reference.host);
+        let image = &local[&item.image];
+        async move {
+            let Some(registry) = registry else {
+                return Ok::<_, Error>(None);
+            };
+            let name = item.reference.name();
+            let Some(ours) = image
+                .repo_digests
+                .iter()
+                .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string))
+            else {
+                return Ok(None);
+            };
+            let theirs = registry
+                .manifest_digest(&item.reference.repository, &item.reference.tag)
+                .await?;
+            Ok((theirs.as_deref() == Some(ours.as_str())).then_some(ours))
+        }
+    }))
+    .buffered(parallel.max(8))
+    .try_collect::<Vec<Option<String>>>()
+    .await?;
+
+    let mut results = Vec::new();
+    let mut to_push = Vec::new();
+    for (item, skip) in items.iter().zip(checks) {
+        match skip {
+            Some(digest) => {
+                out.status(format!(
+                    "{}: {} already holds {} under {}; skipped",
+                    item.image,
+                    item.reference.name(),
+                    crate::images::short_digest(&digest),
+                    item.reference.tag
+                ));
+                results.push(Pushed {
+                    image: item.image.clone(),
+                    reference: item.reference.to_string(),
+                    tag: item.reference.tag.clone(),
+                    digest,
+                    size: local[&item.image].size,
+                    seconds: 0.0,
+                    outcome: "skipped".into(),
+                });
+            }
+            None => to_push.push(item.clone()),
+        }
+    }
+    if to_push.is_empty() {
+        results.sort_by(|a, b| a.image.cmp(&b.image));
+        return Ok(results);
+    }
+    let engine = engine.clone().with_private_auth()?;
+    let mut logged_in: Vec<&str> = Vec::new();
+    for item in &to_push {
+        if let Some(r) = registries.get(&item.reference.host) {
+            if !logged_in.contains(&r.host.as_str()) {
+                let login = ecr_login
+                    .as_ref()
+                    .expect("a registry client implies an ECR login");
+                engine
+                    .login(&r.host, &login.username, &login.password)
+                    .await?;
+                logged_in.push(&r.host);
+            }
+        }
+    }
+    let pushed: Vec<Pushed> = futures::stream::iter(to_push.into_iter().map(|item| {
+        let engine = engine.clone();
+        let registry = registries.get(&item.reference.host).cloned();
+        let size = local[&item.image].size;
+        async move {
+            let reference = item.reference.to_string();
+            out.status(format!("{}: pushing {reference}", item.image));
+            let started = Instant::now();
+            let prefix = format!("  [{}] ", item.image);
+            let echo = |line: &str| out.verbose(format!("{prefix}{line}"));
+            let mut attempt = 1;
+            let digest = loop {
+                match engine.push(&reference, &echo).await? {
+                    PushOutcome::Pushed { digest } => break digest,
+                    PushOutcome::Failed(t) if attempt < ATTEMPTS && push_failure_is_transient(&t) => {
+                        out.warn(format!("{}: push failed ({}); trying again", item.image, t.tail(1)));
+                        tokio::time::sleep(Duration::from_secs(attempt as u64)).await;
+                        attempt += 1;
+                    }
+                    PushOutcome::Failed(t) => {
+                        let text = t.tail(12);
+                        let lower = text.to_ascii_lowercase();
+                        let e = if lower.contains("unauthorized") || lower.contains("denied") || lower.contains("authentication required") {
+                            Error::aws(format!("{}: the registry refused the push of {reference}:\n{text}", item.image))
+                                .with_hint("the credentials are wrong or expired, or lack ecr:PutImage / ecr:UploadLayerPart")
+                        } else {
+                            Error::failed(format!("{}: push of {reference} failed after {attempt} attempt(s):\n{text}", item.image))
+                        };
+                        return Err(e);
+                    }
+                }
+            };
+            // The registry must now hold what the engine said it pushed.
+            let digest = match &registry {
+                Some(r) => {
+                    let held = r.manifest_digest(&item.reference.repository, &item.reference.tag).await?;
+                    match held {
+                        Some(h) if digest.is_empty() || h == digest => h,
+                        other => {
+                            return Err(Error::failed(format!(
+                                "{}: after the push, {} holds {} under {} instead of {digest}",
+                                item.image,
+                                item.reference.name(),
+                                other.unwrap_or_else(|| "nothing".into()),
+                                item.reference.tag
+                            )))
+                        }
+                    }
+                }
+                None => digest,
+            };
+            let seconds = started.elapsed().as_secs_f64();
+            out.status(format!("{}: pushed {} in {seconds:.1}s", item.image, crate::images::short_digest(&digest)));
+            Ok::<_, Error>(Pushed {
+                image: item.image.clone(),
+                reference,
+                tag: item.reference.tag.clone(),
+                digest,
+                size,
+                seconds,
+                outcome: "pushed".into(),
+            })
+        }
+    }))
+    .buffer_unordered(parallel)
+    .try_collect()
+    .await?;
+    results.extend(pushed);
+    results.sort_by(|a, b| a.image.cmp(&b.image));
+    Ok(results)
+}

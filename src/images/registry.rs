@@ -1,0 +1,430 @@
+//! A small client for the OCI distribution API (what ECR's registry endpoint speaks): read a
+//! manifest's digest, and copy an image (manifest and missing blobs) from one registry to another.
+//!
+//! Authentication is HTTP Basic with the user and password of ECR's GetAuthorizationToken, which
+//! ECR (and the test bed's registry) accept directly. Registries that require the bearer-token
+//! handshake (Docker Hub, GHCR) are not spoken to here; wharf only copies between ECR registries.
+//! Why not the `oci-client` crate: it brings 61 more crates into the build (measured with
+//! `cargo tree`), while reqwest brings 9 and the four calls below are all wharf needs.
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Media types wharf asks for, so the registry never converts to the old schema 1.
+pub const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, \
+     application/vnd.docker.distribution.manifest.list.v2+json, \
+     application/vnd.oci.image.manifest.v1+json, \
+     application/vnd.docker.distribution.manifest.v2+json";
+
+/// Where a registry is and how to log in to it.
+#[derive(Clone)]
+pub struct Registry {
+    /// `host[:port]` as in image references.
+    pub host: String,
+    /// `https://host` (or `http://` for a loopback test registry).
+    pub base: String,
+    pub username: String,
+    password: String,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never reaches output or logs.
+        f.debug_struct("Registry")
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
+/// A manifest as the registry holds it.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub media_type: String,
+    pub digest: String,
+    pub body: Vec<u8>,
+}
+
+impl Registry {
+    /// `endpoint` is ECR's proxyEndpoint (`https://...`) or a bare host.
+    pub fn new(host: &str, endpoint: Option<&str>, username: &str, password: &str) -> Registry {
+        let base = match endpoint {
+            Some(e) if e.starts_with("http://") || e.starts_with("https://") => {
+                e.trim_end_matches('/').to_string()
+            }
+            _ if is_loopback(host) => format!("http://{host}"),
+            _ => format!("https://{host}"),
+        };
+        Registry {
+            host: host.to_string(),
+            base,
+            username: username.to_string(),
+            password: password.to_string(),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
+        format!("{}/v2/{repository}/{kind}/{reference}", self.base)
+    }
+
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, url)
+            .basic_auth(&self.username, Some(&self.password))
+    }
+
+    /// The digest of `repository:reference`, or None when the registry does not have it.
+    pub async fn manifest_digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>> {
+        let url = self.url(repository, "manifests", reference);
+        let resp = self
+            .request(reqwest::Method::HEAD, &url)
+            .header("Accept", MANIFEST_TYPES)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match resp.status().as_u16() {
+            200 => Ok(resp
+                .headers()
+                .get("Docker-Content-Digest")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)),
+            404 => Ok(None),
+            401 | 403 => Err(self.rejected()),
+            code => Err(Error::failed(format!(
+                "registry {} answered HTTP {code} for the manifest of {repository}:{reference}",
+                self.host
+            ))
+            .retryable()),
+        }
+    }
+
+    /// The manifest `repository:reference`, with its digest checked against its bytes.
+    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
+        let url = self.url(repository, "manifests", reference);
+        let resp = self
+            .request(reqwest::Method::GET, &url)
+            .header("Accept", MANIFEST_TYPES)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Ok(None),
+            401 | 403 => return Err(self.rejected()),
+            code => {
+                return Err(Error::failed(format!(
+                    "registry {} answered HTTP {code} for the manifest of {repository}:{reference}",
+                    self.host
+                )))
+            }
+        }
+        let media_type = resp
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec();
+        Ok(Some(Manifest {
+            media_type,
+            digest: sha256_digest(&body),
+            body,
+        }))
+    }
+
+    async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
+        let resp = self
+            .request(
+                reqwest::Method::HEAD,
+                &self.url(repository, "blobs", digest),
+            )
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        match resp.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            401 | 403 => Err(self.rejected()),
+            code => Err(Error::failed(format!(
+                "registry {} answered HTTP {code} for blob {digest}",
+                self.host
+            ))),
+        }
+    }
+
+    async fn get_blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
+        let resp = self
+            .request(reqwest::Method::GET, &self.url(repository, "blobs", digest))
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(Error::failed(format!(
+                "registry {} answered HTTP {} for blob {digest} of {repository}",
+                self.host,
+                resp.status().as_u16()
+            )));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| self.unreachable(e))?
+            .to_vec();
+        if sha256_digest(&body) != digest {
+            return Err(Error::failed(format!(
+                "blob {digest} of {repository} from {} does not match its digest",
+                self.host
+            )));
+        }
+        Ok(body)
+    }
+
+    async fn put_blob(&self, repository: &str, digest: &str, body: Vec<u8>) -> Result<()> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let resp = self
+            .request(reqwest::Method::POST, &start)
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(
+                resp.status().as_u16(),
+                "start a blob upload",
+                repository,
+            ));
+        }
+        let location = resp
+            .headers()
+            .get("Location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Error::failed(format!("registry {} gave no upload location", self.host))
+            })?;
+        let location = if location.starts_with("http") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        };
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let resp = self
+            .request(
+                reqwest::Method::PUT,
+                &format!("{location}{sep}digest={digest}"),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(resp.status().as_u16(), "upload a blob", repository));
+        }
+        Ok(())
+    }
+
+    /// Stores `manifest` as `repository:tag`; returns the digest the registry reports.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) -> Result<String> {
+        let resp = self
+            .request(
+                reqwest::Method::PUT,
+                &self.url(repository, "manifests", tag),
+            )
+            .header("Content-Type", &manifest.media_type)
+            .body(manifest.body.clone())
+            .send()
+            .await
+            .map_err(|e| self.unreachable(e))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let text = resp.text().await.unwrap_or_default();
+            let mut e = self.status_error(status, "store the manifest", repository);
+            if text.contains("TAG_INVALID") || text.contains("immutable") {
+                e = Error::failed(format!(
+                    "registry {} refused tag {tag} of {repository}: the tag exists with another image and tags are immutable",
+                    self.host
+                ));
+            }
+            return Err(e);
+        }
+        Ok(resp
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_else(|| manifest.digest.clone()))
+    }
+
+    fn rejected(&self) -> Error {
+        Error::aws(format!(
+            "registry {} rejected the credentials from ecr:GetAuthorizationToken",
+            self.host
+        ))
+        .with_hint("the token is wrong or expired, or belongs to another account; check the environment's account, region and registry")
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        Error::failed(format!("cannot reach registry {}: {text}", self.host)).retryable()
+    }
+
+    fn status_error(&self, code: u16, what: &str, repository: &str) -> Error {
+        if code == 401 || code == 403 {
+            return self.rejected();
+        }
+        Error::failed(format!(
+            "registry {} answered HTTP {code} when asked to {what} in {repository}",
+            self.host
+        ))
+    }
+}
+
+/// Copies `from_repo@digest-or-tag` in `from` to `to_repo:tag` in `to`: blobs the target lacks,
+/// child manifests of an index, then the manifest. Returns the manifest digest at the target.
+pub async fn copy_image(
+    from: &Registry,
+    from_repo: &str,
+    reference: &str,
+    to: &Registry,
+    to_repo: &str,
+    tag: &str,
+) -> Result<CopyReport> {
+    let manifest = from.manifest(from_repo, reference).await?.ok_or_else(|| {
+        Error::failed(format!(
+            "{}/{from_repo}:{reference} does not exist",
+            from.host
+        ))
+    })?;
+    let mut report = CopyReport::default();
+    copy_contents(from, from_repo, to, to_repo, &manifest, &mut report).await?;
+    report.digest = to.put_manifest(to_repo, tag, &manifest).await?;
+    Ok(report)
+}
+
+/// What a copy moved.
+#[derive(Debug, Default)]
+pub struct CopyReport {
+    pub digest: String,
+    pub blobs_copied: usize,
+    pub blobs_present: usize,
+    pub bytes_copied: u64,
+}
+
+async fn copy_contents(
+    from: &Registry,
+    from_repo: &str,
+    to: &Registry,
+    to_repo: &str,
+    manifest: &Manifest,
+    report: &mut CopyReport,
+) -> Result<()> {
+    let doc: serde_json::Value = serde_json::from_slice(&manifest.body)
+        .map_err(|e| Error::failed(format!("the manifest {} is not JSON: {e}", manifest.digest)))?;
+    if let Some(children) = doc["manifests"].as_array() {
+        for child in children {
+            let Some(digest) = child["digest"].as_str() else {
+                continue;
+            };
+            let child_manifest = from.manifest(from_repo, digest).await?.ok_or_else(|| {
+                Error::failed(format!(
+                    "{}/{from_repo}@{digest} (in an index) does not exist",
+                    from.host
+                ))
+            })?;
+            Box::pin(copy_contents(
+                from,
+                from_repo,
+                to,
+                to_repo,
+                &child_manifest,
+                report,
+            ))
+            .await?;
+            to.put_manifest(to_repo, digest, &child_manifest).await?;
+        }
+        return Ok(());
+    }
+    let blobs = doc["config"]["digest"].as_str().into_iter().chain(
+        doc["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["digest"].as_str()),
+    );
+    for digest in blobs {
+        if to.has_blob(to_repo, digest).await? {
+            report.blobs_present += 1;
+            continue;
+        }
+        let body = from.get_blob(from_repo, digest).await?;
+        report.bytes_copied += body.len() as u64;
+        to.put_blob(to_repo, digest, body).await?;
+        report.blobs_copied += 1;
+    }
+    Ok(())
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut s = String::with_capacity(71);
+    s.push_str("sha256:");
+    for b in hash.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_sha256_of_the_bytes() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn loopback_registries_speak_http_and_others_https() {
+        assert_eq!(
+            Registry::new("127.0.0.1:5000", None, "AWS", "x").base,
+            "http://127.0.0.1:5000"
+        );
+        assert_eq!(
+            Registry::new("1.dkr.ecr.us-east-1.amazonaws.com", None, "AWS", "x").base,
+            "https://1.dkr.ecr.us-east-1.amazonaws.com"
+        );
+        assert!(!format!("{:?}", Registry::new("h", None, "AWS", "secret")).contains("secret"));
+    }
+}

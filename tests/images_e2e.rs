@@ -1,0 +1,405 @@
+//! `wharf build`, `push` and `promote` end to end against the local test bed: images built FROM
+//! scratch with a static busybox, pushed through the ECR login flow, re-push skipped, promotion
+//! checked by digest, compose mode with `${APP_TAG}`, a git-URL context, and the failures.
+
+mod support;
+
+use std::process::Command;
+
+use predicates::prelude::*;
+use support::{aws, registry, unique, Project};
+
+const DOCKERFILE: &str = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\n";
+
+fn project(images: &str, extra: &str) -> Project {
+    let repo = unique("img");
+    let toml = format!(
+        "app = \"{{app}}\"\n[environments.local]\nregion = \"us-east-1\"\naccount = \"123456789012\"\n\
+         endpoint_url = \"{{endpoint}}\"\nregistry = \"{{registry}}\"\n{}\n{extra}",
+        images.replace("REPO", &repo)
+    );
+    let p = Project::new(&[("wharf.toml", &toml)]);
+    p
+}
+
+fn context(p: &Project, dir: &str, dockerfile: &str) {
+    p.write(&format!("{dir}/Dockerfile"), dockerfile);
+    std::fs::copy("/bin/busybox", p.path().join(dir).join("busybox")).expect("/bin/busybox exists");
+}
+
+fn digest_in_registry(reference: &str) -> Option<String> {
+    let (host_repo, tag) = reference.rsplit_once(':').unwrap();
+    let repo = host_repo.split_once('/').unwrap().1;
+    let out = Command::new("curl")
+        .args(["-sfI", "-u", &format!("AWS:{}-auth-token", support::ACCOUNT), "-H",
+               "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+               &format!("http://{}/v2/{repo}/manifests/{tag}", registry())])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("docker-content-digest: ")
+            .map(|d| d.trim().to_string())
+    })
+}
+
+const TWO: &str = "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n\
+                   [images.web]\ncontext = \"web\"\nrepository = \"REPO/web\"\nargs = { APP = \"{{ image('app') }}\" }\n";
+const WEB: &str = "ARG APP\nFROM scratch\nCOPY busybox /bin/busybox\nLABEL app-image=$APP\n";
+
+#[test]
+fn build_push_skip_and_promote() {
+    let p = project(TWO, "[environments.stage]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{endpoint}\"\nregistry = \"{registry}\"\n");
+    context(&p, "app", DOCKERFILE);
+    context(&p, "web", WEB);
+    let tag = unique("t");
+    let out = p
+        .wharf()
+        .args(["build", "--env", "local", "--tag", &tag])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("IMAGE") && stdout.contains("app") && stdout.contains("web"),
+        "{stdout}"
+    );
+    // web waited for app: its build arg is app's reference.
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    let repo = toml
+        .split("repository = \"")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let app_ref = format!("{}/{repo}/app:{tag}", registry());
+    let web_ref = format!("{}/{repo}/web:{tag}", registry());
+    let labels = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            &web_ref,
+        ])
+        .output()
+        .unwrap();
+    let labels = String::from_utf8_lossy(&labels.stdout);
+    assert!(
+        labels.contains(&format!("\"app-image\":\"{app_ref}\"")),
+        "{labels}"
+    );
+    assert!(
+        labels.contains(&format!("\"org.opencontainers.image.version\":\"{tag}\"")),
+        "{labels}"
+    );
+
+    // A missing repository is an error naming it.
+    p.wharf()
+        .args(["push", "--env", "local", "--tag", &tag])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "ECR repository {repo}/app, {repo}/web does not exist"
+        )));
+    p.wharf()
+        .args([
+            "push",
+            "--env",
+            "local",
+            "--tag",
+            &tag,
+            "--create-repositories",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("app: pushed sha256:"));
+    let repos = aws(&[
+        "ecr",
+        "describe-repositories",
+        "--repository-names",
+        &format!("{repo}/app"),
+    ]);
+    assert_eq!(
+        repos["repositories"][0]["imageScanningConfiguration"]["scanOnPush"],
+        true
+    );
+    let app_digest = digest_in_registry(&app_ref).expect("app is in the registry");
+    assert!(digest_in_registry(&web_ref).is_some());
+
+    // Unchanged: skipped.
+    p.wharf()
+        .args(["push", "--env", "local", "--tag", &tag])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("already holds").and(predicate::str::contains("skipped")))
+        .stdout(predicate::str::contains("skipped"));
+
+    // Promote within the registry (BatchGetImage + PutImage) under a new tag: same digest.
+    let to_tag = format!("{tag}-stage");
+    p.wharf()
+        .args([
+            "promote", "--tag", &tag, "--from", "local", "--to", "stage", "--to-tag", &to_tag,
+            "app",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tagged"));
+    assert_eq!(
+        digest_in_registry(&format!("{}/{repo}/app:{to_tag}", registry())),
+        Some(app_digest.clone())
+    );
+    let ecr = aws(&[
+        "ecr",
+        "batch-get-image",
+        "--repository-name",
+        &format!("{repo}/app"),
+        "--image-ids",
+        &format!("imageTag={to_tag}"),
+    ]);
+    assert_eq!(
+        ecr["images"][0]["imageId"]["imageDigest"],
+        app_digest.as_str()
+    );
+}
+
+#[test]
+fn promote_across_registries_copies_blobs_and_keeps_the_digest() {
+    // A second registry (no auth) stands for another account's ECR.
+    let dir = tempfile::tempdir().unwrap();
+    let port = 20000 + (std::process::id() % 20000) as u16;
+    std::fs::write(dir.path().join("config.yml"), format!(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().display())).unwrap();
+    let mut reg = Command::new("docker-registry")
+        .args([
+            "serve",
+            &dir.path().join("config.yml").display().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry runs");
+    let p = project("[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
+        &format!("[environments.prod]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{{endpoint}}\"\nregistry = \"127.0.0.1:{port}\"\n"));
+    context(&p, "app", DOCKERFILE);
+    let tag = unique("t");
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", &tag])
+        .assert()
+        .success();
+    p.wharf()
+        .args([
+            "push",
+            "--env",
+            "local",
+            "--tag",
+            &tag,
+            "--create-repositories",
+        ])
+        .assert()
+        .success();
+    let out = p
+        .wharf()
+        .args(["promote", "--tag", &tag, "--from", "local", "--to", "prod"])
+        .assert()
+        .success();
+    let _ = reg.kill();
+    let _ = reg.wait();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("copied"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("copied 3 blob(s)") || stderr.contains("copied 2 blob(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn compose_mode_builds_with_app_tag_and_the_full_environment() {
+    let repo = unique("seed");
+    let p = Project::new(&[
+        ("wharf.toml", "app = \"{app}\"\n[environments.local]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{endpoint}\"\nregistry = \"{registry}\"\n"),
+        ("build/docker-compose.build.yml", &format!(
+            "version: '3'\nservices:\n  app:\n    image: {{registry}}/{repo}/app:${{APP_TAG}}\n    build:\n      context: app\n      args:\n        - HOME_SEEN=${{HOME}}\n")),
+        ("build/app/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nARG HOME_SEEN\nLABEL home=$HOME_SEEN\n"),
+    ]);
+    std::fs::copy("/bin/busybox", p.path().join("build/app/busybox")).unwrap();
+    p.wharf()
+        .args(["build", "--tag", "1.0.1"])
+        .env("HOME", "/seen-home")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1.0.1"));
+    let reference = format!("{}/{repo}/app:1.0.1", registry());
+    let labels = Command::new("docker")
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            &reference,
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&labels.stdout).contains("/seen-home"));
+    p.wharf()
+        .args(["push", "--tag", "1.0.1", "--create-repositories"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("pushed"));
+    assert!(digest_in_registry(&reference).is_some());
+}
+
+#[test]
+fn a_git_url_context_builds_from_a_tag_of_a_bare_repository() {
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path();
+    std::fs::create_dir_all(s.join("sub")).unwrap();
+    std::fs::write(s.join("sub/Dockerfile"), DOCKERFILE).unwrap();
+    std::fs::copy("/bin/busybox", s.join("sub/busybox")).unwrap();
+    let git = |dir: &std::path::Path, args: &[&str]| {
+        assert!(Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@t")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@t")
+            .status()
+            .unwrap()
+            .success());
+    };
+    git(s, &["init", "-q"]);
+    git(s, &["add", "."]);
+    git(s, &["commit", "-qm", "x"]);
+    git(s, &["tag", "v7"]);
+    let bare = tempfile::tempdir().unwrap();
+    git(
+        bare.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            &s.display().to_string(),
+            "repo.git",
+        ],
+    );
+    let url = bare.path().join("repo.git").display().to_string();
+    let p = project(
+        &format!(
+            "[images.app]\ncontext = \"{url}#{{{{ tag }}}}:sub\"\nrepository = \"REPO/app\"\n"
+        ),
+        "",
+    );
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "v7"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("fetching v7"));
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "v8"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot fetch `v8`"));
+}
+
+#[test]
+fn failures_have_clear_messages_and_exit_codes() {
+    // Missing Dockerfile: exit 2, located.
+    let p = project(
+        "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
+        "",
+    );
+    std::fs::create_dir_all(p.path().join("app")).unwrap();
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "x1"])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("Dockerfile").and(predicate::str::contains("does not exist")),
+        );
+
+    // A failing RUN step: exit 1, the engine's last lines, nothing pushed.
+    context(&p, "app", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo boom-from-run; exit 3\"]\n");
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "x1"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("the build failed")
+                .and(predicate::str::contains("boom-from-run")),
+        );
+    p.wharf()
+        .args([
+            "push",
+            "--env",
+            "local",
+            "--tag",
+            "x1",
+            "--create-repositories",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not built here"));
+
+    // Unknown image in image(), and a cycle: exit 2.
+    let p = project(
+        "[images.app]\nrepository = \"REPO/app\"\nargs = { X = \"{{ image('nope') }}\" }\n",
+        "",
+    );
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "image('nope'), which is not in [images]",
+        ));
+    let p = project("[images.a]\nrepository = \"REPO/a\"\nargs = { X = \"{{ image('b') }}\" }\n[images.b]\nrepository = \"REPO/b\"\nargs = { X = \"{{ image('a') }}\" }\n", "");
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "x"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cycle").and(predicate::str::contains("a -> b -> a")));
+
+    // No engine installed.
+    let p = project("[images.app]\nrepository = \"REPO/app\"\n", "");
+    let empty = tempfile::tempdir().unwrap();
+    p.wharf().args(["build", "--env", "local", "--tag", "x"]).env("PATH", empty.path()).assert().code(1)
+        .stderr(predicate::str::contains("no container engine: looked for `docker` (not found on PATH) and `podman` (not found on PATH)"));
+}
+
+#[test]
+fn wrong_registry_credentials_are_an_aws_error() {
+    // moto takes a 12-digit access key as the account: its token is not the registry's.
+    let p = project(
+        "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
+        "",
+    );
+    context(&p, "app", DOCKERFILE);
+    std::fs::write(
+        p.path().join("wharf.toml"),
+        std::fs::read_to_string(p.path().join("wharf.toml"))
+            .unwrap()
+            .replace("account = \"123456789012\"\n", ""),
+    )
+    .unwrap();
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "c1"])
+        .assert()
+        .success();
+    p.wharf()
+        .args([
+            "push",
+            "--env",
+            "local",
+            "--tag",
+            "c1",
+            "--create-repositories",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "111111111111")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("rejected the credentials"));
+}
