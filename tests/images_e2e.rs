@@ -45,7 +45,7 @@ fn digest_in_registry(reference: &str) -> Option<String> {
 
 const TWO: &str = "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n\
                    [images.web]\ncontext = \"web\"\nrepository = \"REPO/web\"\nargs = { APP = \"{{ image('app') }}\" }\n";
-const WEB: &str = "ARG APP\nFROM scratch\nCOPY busybox /bin/busybox\nLABEL app-image=$APP\n";
+const WEB: &str = "FROM scratch\nARG APP\nCOPY busybox /bin/busybox\nLABEL app-image=$APP\n";
 
 #[test]
 fn build_push_skip_and_promote() {
@@ -372,24 +372,51 @@ fn failures_have_clear_messages_and_exit_codes() {
 
 #[test]
 fn wrong_registry_credentials_are_an_aws_error() {
-    // moto takes a 12-digit access key as the account: its token is not the registry's.
+    // A registry whose password is not the ECR token stands for a wrong or expired token.
+    let dir = tempfile::tempdir().unwrap();
+    let port = 20000 + ((std::process::id() + 7) % 20000) as u16;
+    let htpasswd = dir.path().join("htpasswd");
+    assert!(Command::new("htpasswd")
+        .args([
+            "-cbB",
+            &htpasswd.display().to_string(),
+            "AWS",
+            "another-password"
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(dir.path().join("config.yml"), format!(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: t\n    path: {}\n",
+        dir.path().display(), htpasswd.display())).unwrap();
+    let mut reg = Command::new("docker-registry")
+        .args([
+            "serve",
+            &dir.path().join("config.yml").display().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry runs");
     let p = project(
         "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
         "",
     );
     context(&p, "app", DOCKERFILE);
-    std::fs::write(
-        p.path().join("wharf.toml"),
-        std::fs::read_to_string(p.path().join("wharf.toml"))
-            .unwrap()
-            .replace("account = \"123456789012\"\n", ""),
-    )
-    .unwrap();
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml"))
+        .unwrap()
+        .replace(
+            &format!("registry = \"{}\"", registry()),
+            &format!("registry = \"127.0.0.1:{port}\""),
+        );
+    std::fs::write(p.path().join("wharf.toml"), toml).unwrap();
     p.wharf()
         .args(["build", "--env", "local", "--tag", "c1"])
         .assert()
         .success();
-    p.wharf()
+    let out = p
+        .wharf()
         .args([
             "push",
             "--env",
@@ -398,8 +425,10 @@ fn wrong_registry_credentials_are_an_aws_error() {
             "c1",
             "--create-repositories",
         ])
-        .env("AWS_ACCESS_KEY_ID", "111111111111")
-        .assert()
-        .code(3)
-        .stderr(predicate::str::contains("rejected the credentials"));
+        .assert();
+    let _ = reg.kill();
+    let _ = reg.wait();
+    out.code(3)
+        .stderr(predicate::str::contains("rejected the credentials"))
+        .stderr(predicate::str::contains("another-password").not());
 }
