@@ -424,7 +424,12 @@ pub async fn run(ctx: &Context, req: RunRequest) -> Result<i32> {
         Target::Job(n) => Unit::Job(n.as_str()),
         Target::Service(n) => Unit::Service(n.as_str()),
     };
-    let conn = connect(ctx, req.tag.clone(), Some(unit)).await?;
+    // A service run without a tag uses the live revision: nothing to render, no SSM to prefetch.
+    let render_unit = match (&req.target, &req.tag) {
+        (Target::Service(_), None) => None,
+        _ => Some(unit),
+    };
+    let conn = connect(ctx, req.tag.clone(), render_unit).await?;
     let prepared = prepare(&conn, &req.target).await?;
     let container = job_container(&prepared.document, req.container.as_deref())?;
     let what = match &req.target {
@@ -472,7 +477,7 @@ pub async fn run(ctx: &Context, req: RunRequest) -> Result<i32> {
         } else {
             println!("{id}");
             ctx.out.status(format!(
-                "started task {id} ({}); follow it with: wharf logs {} --env {env} --task {id} -f",
+                "started task {id} ({}); follow it with: wharf logs {} --env {env} --task {id} --follow",
                 family_revision(&prepared.arn),
                 target_name(&req.target)
             ));
@@ -497,7 +502,7 @@ pub async fn run(ctx: &Context, req: RunRequest) -> Result<i32> {
     let mut last_status = String::new();
     let mut last_describe: Option<Instant> = None;
     let how_to = format!(
-        "follow it with: wharf logs {} --env {env} --task {id} -f; stop it with: aws ecs stop-task --cluster {cluster} --task {id}",
+        "follow it with: wharf logs {} --env {env} --task {id} --follow; stop it with: aws ecs stop-task --cluster {cluster} --task {id}",
         target_name(&req.target)
     );
     loop {

@@ -139,8 +139,22 @@ def _execute_command(self):
     })
 
 
+def _task_resources(self, task_definition):
+    """RunTask (`wharf run`) on a Fargate task definition whose containers set no memory failed in
+    moto with a TypeError: its accounting adds each container's memory. Fall back to the
+    task-level cpu and memory, as ECS does (the ECS extension does the same for service tasks)."""
+    try:
+        return _orig["task_resources"](self, task_definition)
+    except TypeError:
+        return {"CPU": int(float(task_definition.cpu or 0)),
+                "MEMORY": int(float(task_definition.memory or 0)),
+                "PORTS": [], "PORTS_UDP": []}
+
+
 def install():
     """Call after ecs_ext.install(): it wraps the ECS extension's RunTask and service launches."""
+    _orig["task_resources"] = EC2ContainerServiceBackend._calculate_task_resource_requirements
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = _task_resources
     _orig["run_task_response"] = EC2ContainerServiceResponse.run_task
     _orig["run_task"] = EC2ContainerServiceBackend.run_task
     _orig["describe_tasks"] = EC2ContainerServiceBackend.describe_tasks

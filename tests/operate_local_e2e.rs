@@ -32,6 +32,11 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     copy_dir(&root, dir.path());
+    // build-context.sh puts a static busybox next to the Dockerfile; do the same if it has not run.
+    if !dir.path().join("busybox").exists() {
+        std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+            .expect("/bin/busybox (Debian busybox-static) exists");
+    }
     let toml = std::fs::read_to_string(dir.path().join("wharf.toml"))
         .unwrap()
         .replace("app = \"hello\"", &format!("app = \"{app}\""))

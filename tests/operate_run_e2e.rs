@@ -233,7 +233,7 @@ fn logs_follow_prints_new_lines_as_they_are_written() {
             "migrate",
             "--env",
             "local",
-            "-f",
+            "--follow",
             "--no-timestamps",
             "--since",
             "5m",

@@ -44,7 +44,9 @@ pub enum Action {
     Delete { name: String },
     /// Store every entry of a dotenv file (NAME=value lines) as a secret.
     Import {
-        file: PathBuf,
+        /// The dotenv file (its own id: `file` is the global --file flag's).
+        #[arg(value_name = "FILE")]
+        dotenv: PathBuf,
         /// KMS key id, ARN or alias to encrypt with.
         #[arg(long)]
         kms_key: Option<String>,
@@ -64,7 +66,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         _ => None,
     };
     let entries = match &args.action {
-        Action::Import { file, .. } => {
+        Action::Import { dotenv: file, .. } => {
             let text = std::fs::read_to_string(file)
                 .map_err(|e| Error::usage(format!("cannot read {}: {e}", file.display())))?;
             let entries = secrets::parse_dotenv(file, &text)?;
@@ -159,7 +161,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             store.delete(&name).await?;
             ctx.out.status(format!("deleted {name}"));
         }
-        Action::Import { kms_key, file } => {
+        Action::Import {
+            kms_key,
+            dotenv: file,
+        } => {
             for e in &entries {
                 let version = store.set(&e.name, &e.value, kms_key.as_deref()).await?;
                 ctx.out
