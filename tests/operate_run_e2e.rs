@@ -318,3 +318,85 @@ fn run_with_a_service_uses_its_task_definition_with_the_command_override() {
         .code(2)
         .stderr(predicate::str::contains("wharf run --service web"));
 }
+
+/// Starts `wharf run` in the background, waits for its "started task" line, sends Ctrl-C (SIGINT)
+/// and returns (exit code, stderr).
+fn run_and_interrupt(p: &Project, extra: &[&str]) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        .current_dir(p.path())
+        .envs(support::aws_env())
+        .args(["run", "migrate", "--env", "local", "--tag", "v1"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = String::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).unwrap() > 0 {
+        stderr.push_str(&line);
+        if line.contains("started task") {
+            break;
+        }
+        line.clear();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    reader.read_to_string(&mut stderr).unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), stderr)
+}
+
+fn last_task(p: &Project) -> serde_json::Value {
+    let running = aws(&["ecs", "list-tasks", "--cluster", &p.cluster]);
+    let stopped = aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &p.cluster,
+        "--desired-status",
+        "STOPPED",
+    ]);
+    let arn = running["taskArns"][0]
+        .as_str()
+        .or(stopped["taskArns"][0].as_str())
+        .expect("a task")
+        .to_string();
+    aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &p.cluster,
+        "--tasks",
+        &arn,
+    ])["tasks"][0]
+        .clone()
+}
+
+#[test]
+fn ctrl_c_leaves_the_task_running_unless_asked_to_stop_it() {
+    let p = job_project(r#"["sh", "-c", "echo up; sleep 600"]"#, "");
+    let (code, stderr) = run_and_interrupt(&p, &[]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("keeps running"), "{stderr}");
+    assert!(stderr.contains("--follow"), "{stderr}");
+    assert!(stderr.contains("aws ecs stop-task"), "{stderr}");
+    let task = last_task(&p);
+    assert_eq!(task["desiredStatus"], "RUNNING");
+    let arn = task["taskArn"].as_str().unwrap().to_string();
+    aws(&["ecs", "stop-task", "--cluster", &p.cluster, "--task", &arn]);
+
+    let p = job_project(r#"["sh", "-c", "echo up; sleep 600"]"#, "");
+    let (code, stderr) = run_and_interrupt(&p, &["--stop-on-interrupt"]);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    let task = last_task(&p);
+    assert_eq!(task["lastStatus"], "STOPPED", "{task}");
+    assert_eq!(task["stopCode"], "UserInitiated");
+}
