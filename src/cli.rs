@@ -97,6 +97,16 @@ pub enum Command {
     Init(commands::init::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
+    /// Terraform workspaces per environment: create, init, list.
+    Env(commands::env::Args),
+    /// Terraform plan for an environment, then the service changes a deploy would make.
+    Plan(commands::plan::Args),
+    /// Terraform apply for an environment (with the tag variable), then watch the services it owns.
+    Apply(commands::apply::Args),
+    /// Build, push, apply (with Terraform), deploy; stops at the first failing stage.
+    All(commands::all::Args),
+    /// In CI: map the branch or tag to an environment and an action, run it, smoke-test.
+    Ci(commands::ci::Args),
 }
 
 /// What every command gets: the global flags and how to print.
@@ -174,6 +184,11 @@ async fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Render(args) => commands::render::run(ctx, args).await,
         Command::Init(args) => commands::init::run(ctx, args).await,
         Command::Completions(args) => commands::completions::run(ctx, args),
+        Command::Env(args) => commands::env::run(ctx, args).await,
+        Command::Plan(args) => commands::plan::run(ctx, args).await,
+        Command::Apply(args) => commands::apply::run(ctx, args).await,
+        Command::All(args) => commands::all::run(ctx, args).await,
+        Command::Ci(args) => commands::ci::run(ctx, args).await,
     }
 }
 

@@ -46,6 +46,49 @@ pub struct ProjectFile {
     /// Values visible to every template as `vars.NAME`.
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// `wharf ci`: which branch or tag does what (see docs/ci.md).
+    pub ci: Option<Ci>,
+}
+
+/// `[ci]`: rules that map a branch or tag to an environment and an action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ci {
+    /// Image tag in CI (template over `commit`, `short_commit`, `branch`, `git_tag`);
+    /// default `{{ short_commit }}`, so a tag pushed later finds the image its commit built.
+    pub image_tag: Option<Spanned<String>>,
+    #[serde(default)]
+    pub rules: Vec<CiRule>,
+}
+
+/// One `[[ci.rules]]` entry: the first rule whose pattern matches decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiRule {
+    /// Branch pattern (`*` and `?` wildcards).
+    pub branch: Option<Spanned<String>>,
+    /// Git tag pattern (`*` and `?` wildcards).
+    pub tag: Option<Spanned<String>>,
+    /// Environment the action acts on (not needed for `build`).
+    pub env: Option<Spanned<String>>,
+    /// build | deploy | all | promote | apply
+    pub action: Spanned<String>,
+    /// For `promote`: the environment whose image is promoted.
+    pub from: Option<Spanned<String>>,
+}
+
+/// A smoke test run after a deploy by `wharf ci` and `wharf all`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smoke {
+    /// URL template (for example `http://{{ tf.lb_dns_name }}/health`).
+    pub url: Spanned<String>,
+    /// Expected HTTP status; default 200.
+    pub status: Option<u16>,
+    /// Text the body must contain.
+    pub body: Option<String>,
+    /// How long to keep trying (e.g. "30s", "2m"); default 60s.
+    pub timeout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +128,11 @@ pub struct Terraform {
     pub dir: Spanned<String>,
     pub var_file: Option<Spanned<String>>,
     pub tag_var: Option<String>,
+    /// Where outputs are read from when no `terraform` binary is on PATH: `s3://bucket/key`
+    /// (the S3 backend's bucket and key) or a local state file; default the local backend's file.
+    pub state: Option<Spanned<String>>,
+    /// The S3 backend's `workspace_key_prefix` (default `env:`).
+    pub workspace_key_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -173,6 +221,8 @@ pub struct Service {
     pub depends_on: Vec<Spanned<String>>,
     #[serde(default)]
     pub vars: BTreeMap<String, toml::Value>,
+    /// Smoke test after a deploy (`wharf ci`, `wharf all`).
+    pub smoke: Option<Smoke>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

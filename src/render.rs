@@ -789,8 +789,8 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    /// Reads the account (STS, unless wharf.toml names it), Terraform outputs (when configured and
-    /// `terraform` is on PATH) and the SSM parameters that `units` use.
+    /// Reads the account (STS, unless wharf.toml names it), Terraform outputs (see
+    /// [`crate::terraform::outputs`]) and the SSM parameters that `units` use.
     pub async fn fetch(
         manifest: &Manifest,
         env: &str,
@@ -803,7 +803,7 @@ impl Resolved {
             Some(a) => a.get_ref().clone(),
             None => clients.account().await?,
         };
-        let tf = terraform_outputs(manifest, env)?;
+        let tf = crate::terraform::outputs(manifest, env, &clients.config).await?;
         let mut resolved = Resolved {
             region: clients.region.clone(),
             account,
@@ -887,56 +887,6 @@ pub fn offline_inputs<'a>(
         ssm: None,
         offline: true,
     }
-}
-
-/// `terraform output -json` for `env` (workspace chosen with TF_WORKSPACE; nothing is changed).
-/// None when [terraform] is not configured or `terraform` is not on PATH.
-pub fn terraform_outputs(
-    manifest: &Manifest,
-    env: &str,
-) -> Result<Option<Map<String, serde_json::Value>>> {
-    let Some(tf) = &manifest.doc.terraform else {
-        return Ok(None);
-    };
-    let dir = manifest.resolve_path(tf.dir.get_ref());
-    let output = match std::process::Command::new("terraform")
-        .arg(format!("-chdir={}", dir.display()))
-        .args(["output", "-json"])
-        .env("TF_WORKSPACE", env)
-        .env("TF_IN_AUTOMATION", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-    {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::failed(format!("cannot run terraform: {e}"))),
-    };
-    if !output.status.success() {
-        return Err(Error::failed(format!(
-            "`terraform output -json` in {} (workspace {env}) failed: {}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-        .with_hint(format!(
-            "create the workspace and apply first: wharf env create {env}"
-        )));
-    }
-    let doc: Map<String, serde_json::Value> =
-        serde_json::from_slice(&output.stdout).map_err(|e| {
-            Error::failed(format!(
-                "terraform output -json printed something that is not JSON: {e}"
-            ))
-        })?;
-    Ok(Some(
-        doc.into_iter()
-            .map(|(k, v)| {
-                (
-                    k,
-                    v.get("value").cloned().unwrap_or(serde_json::Value::Null),
-                )
-            })
-            .collect(),
-    ))
 }
 
 #[cfg(test)]

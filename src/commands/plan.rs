@@ -1,0 +1,70 @@
+//! `wharf plan --env E [--tag T]`: `terraform plan` for the environment, then the task-definition
+//! and service changes a deploy would make (nothing is changed).
+
+use crate::cli::Context;
+use crate::deploy::{self, Connected};
+use crate::error::Result;
+use crate::{diff, normalize, pipeline};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Image tag: passed to Terraform as the tag variable, and used for `{{ tag }}` and image().
+    #[arg(long, short = 't', env = "WHARF_TAG")]
+    pub tag: Option<String>,
+    /// Only the Terraform plan; skip the services.
+    #[arg(long)]
+    pub terraform_only: bool,
+}
+
+pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+    let manifest = ctx.manifest()?;
+    let env = ctx.env_name()?.to_string();
+    manifest.environment(&env)?;
+    pipeline::terraform_plan(ctx, &manifest, &env, args.tag.as_deref()).await?;
+    if args.terraform_only || manifest.doc.services.is_empty() {
+        return Ok(0);
+    }
+    let keys = deploy::select_services(&manifest, &[])?;
+    drop(manifest);
+    let conn = Connected::open(ctx, args.tag.clone(), &keys).await?;
+    let plans = deploy::build_plan(&conn, &keys).await?;
+    if ctx.out.is_json() {
+        let doc: Vec<serde_json::Value> = plans
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "service": p.name,
+                    "action": p.action(),
+                    "register": p.registers(),
+                    "reuse": p.reuse,
+                    "setting_changes": p.setting_changes,
+                })
+            })
+            .collect();
+        ctx.out.json(&serde_json::json!({ "services": doc }));
+        return Ok(0);
+    }
+    println!("\nservices (a deploy with this tag would):");
+    for p in &plans {
+        println!("  {}", p.summary());
+    }
+    for p in plans.iter().filter(|p| p.registers()) {
+        let old = p
+            .latest
+            .as_ref()
+            .map(|l| diff::pretty(&normalize::task_definition(l)))
+            .unwrap_or_default();
+        let new = diff::pretty(&normalize::task_definition(&p.rendered));
+        let old_name = p
+            .latest
+            .as_ref()
+            .and_then(|l| l["taskDefinitionArn"].as_str())
+            .map(|a| format!("live {}", crate::ecs::family_revision(a)))
+            .unwrap_or_else(|| "(none)".into());
+        print!(
+            "{}",
+            diff::unified(&old, &new, &old_name, "rendered", ctx.out.color)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,604 @@
+//! The edge to Terraform: the `terraform` CLI (workspaces, init, plan, apply, outputs) run per
+//! environment, and Terraform outputs read from the state itself when there is no binary (CI).
+//!
+//! One workspace per environment, named like the environment; one var file per environment
+//! (`terraform.<env>.tfvars` unless `[terraform] var_file` says otherwise); the image tag passed
+//! as `-var <tag_var>=<tag>` only when a tag was given. Terraform's own output streams through
+//! and its exit code decides wharf's. This module does not decide what to apply or when; the
+//! commands and [`crate::pipeline`] do.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+
+/// The folder wharf uses for a seed-layout project that has no `[terraform]` table.
+pub const SEED_DIR: &str = "terraform";
+/// The variable the tag is passed in when `[terraform] tag_var` is not set.
+pub const DEFAULT_TAG_VAR: &str = "app_tag";
+
+/// Terraform outputs: name → value.
+pub type Outputs = Map<String, Value>;
+
+/// A project's Terraform configuration for one environment.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The configuration folder.
+    pub dir: PathBuf,
+    /// The workspace (the environment's name).
+    pub workspace: String,
+    /// The var file, relative to `dir`, when there is one.
+    pub var_file: Option<String>,
+    pub tag_var: String,
+    /// `state` from `[terraform]`, as written.
+    pub state: Option<String>,
+    pub workspace_key_prefix: String,
+}
+
+impl Project {
+    /// The Terraform configuration of `manifest` for `env`: `[terraform]`, or a seed-layout
+    /// `terraform/` folder next to wharf.toml. None when the project has no Terraform.
+    pub fn of(manifest: &Manifest, env: &str) -> Result<Option<Project>> {
+        let Some(tf) = &manifest.doc.terraform else {
+            let dir = manifest.resolve_path(SEED_DIR);
+            if !dir.is_dir() {
+                return Ok(None);
+            }
+            let var_file = format!("terraform.{env}.tfvars");
+            return Ok(Some(Project {
+                var_file: dir.join(&var_file).is_file().then_some(var_file),
+                dir,
+                workspace: env.to_string(),
+                tag_var: DEFAULT_TAG_VAR.into(),
+                state: None,
+                workspace_key_prefix: "env:".into(),
+            }));
+        };
+        let dir = manifest.resolve_path(tf.dir.get_ref());
+        let var_file = match &tf.var_file {
+            Some(v) => {
+                let name = render_env(manifest, env, v)?;
+                if !dir.join(&name).is_file() {
+                    return Err(manifest.error_at(
+                        v.span(),
+                        &format!(
+                            "var file {} for environment `{env}` does not exist",
+                            dir.join(&name).display()
+                        ),
+                    ));
+                }
+                Some(name)
+            }
+            None => {
+                let name = format!("terraform.{env}.tfvars");
+                dir.join(&name).is_file().then_some(name)
+            }
+        };
+        let state = match &tf.state {
+            Some(s) => Some(render_env(manifest, env, s)?),
+            None => None,
+        };
+        Ok(Some(Project {
+            dir,
+            workspace: env.to_string(),
+            var_file,
+            tag_var: tf.tag_var.clone().unwrap_or_else(|| DEFAULT_TAG_VAR.into()),
+            state,
+            workspace_key_prefix: tf
+                .workspace_key_prefix
+                .clone()
+                .unwrap_or_else(|| "env:".into()),
+        }))
+    }
+
+    /// Like [`Project::of`], or a usage error when the project has no Terraform.
+    pub fn require(manifest: &Manifest, env: &str) -> Result<Project> {
+        Self::of(manifest, env)?.ok_or_else(|| {
+            Error::usage(format!(
+                "{} has no [terraform] table and there is no {SEED_DIR}/ folder next to it",
+                manifest.path.display()
+            ))
+            .with_hint("add [terraform] with dir = \"path/to/terraform\" (see docs/terraform.md)")
+        })
+    }
+
+    /// Arguments for `plan` / `apply`: the var file and the tag variable (only with a tag).
+    pub fn plan_args(&self, tag: Option<&str>) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(v) = &self.var_file {
+            args.push(format!("-var-file={v}"));
+        }
+        if let Some(t) = tag {
+            args.push("-var".into());
+            args.push(format!("{}={t}", self.tag_var));
+        }
+        args
+    }
+}
+
+/// `{{ env }}` and `{{ app }}` in a `[terraform]` value.
+fn render_env(manifest: &Manifest, env: &str, value: &toml::Spanned<String>) -> Result<String> {
+    let mut jinja = minijinja::Environment::new();
+    jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    jinja
+        .render_str(
+            value.get_ref(),
+            minijinja::context! { env => env, app => manifest.app() },
+        )
+        .map_err(|e| {
+            manifest.error_at(
+                value.span(),
+                &format!(
+                    "cannot render this value: {e} (it may use {{{{ env }}}} and {{{{ app }}}})"
+                ),
+            )
+        })
+}
+
+/// The `terraform` binary on PATH, if there is one.
+pub fn binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("terraform"))
+        .find(|p| p.is_file())
+}
+
+fn require_binary() -> Result<PathBuf> {
+    binary().ok_or_else(|| {
+        Error::usage("`terraform` is not on PATH")
+            .with_hint("install Terraform (https://developer.hashicorp.com/terraform/install) or put it on PATH")
+    })
+}
+
+/// How a streamed Terraform command connects to wharf's terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Streams {
+    /// Terraform may ask questions on wharf's standard input.
+    pub interactive: bool,
+    /// Send Terraform's stdout to stderr (stdout is reserved for `--output json`).
+    pub stdout_to_stderr: bool,
+}
+
+fn command(bin: &Path, dir: &Path) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(bin);
+    c.arg(format!("-chdir={}", dir.display()));
+    // wharf chooses the workspace; a stray TF_WORKSPACE would silently override it.
+    c.env_remove("TF_WORKSPACE");
+    c
+}
+
+/// Runs terraform with `args` in `dir`, streaming its output. Returns its exit code; Ctrl-C is
+/// left to Terraform (it stops cleanly), and wharf then exits 130.
+pub async fn stream(dir: &Path, args: &[String], streams: Streams) -> Result<i32> {
+    let bin = require_binary()?;
+    let mut c = command(&bin, dir);
+    c.args(args);
+    if !streams.interactive {
+        c.env("TF_IN_AUTOMATION", "1");
+        c.stdin(Stdio::null());
+    }
+    if streams.stdout_to_stderr {
+        use std::os::fd::AsFd;
+        let fd = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::failed(format!("cannot redirect terraform's output: {e}")))?;
+        c.stdout(Stdio::from(fd));
+    }
+    let mut child = c
+        .spawn()
+        .map_err(|e| Error::failed(format!("cannot run {}: {e}", bin.display())))?;
+    let mut interrupted = false;
+    let status = loop {
+        tokio::select! {
+            s = child.wait() => break s,
+            r = tokio::signal::ctrl_c(), if !interrupted => {
+                if r.is_ok() { interrupted = true; }
+            }
+        }
+    }
+    .map_err(|e| Error::failed(format!("terraform did not run to its end: {e}")))?;
+    if interrupted {
+        return Err(Error::interrupted(
+            "interrupted; Terraform was stopped (its state lock is released by Terraform itself)",
+        ));
+    }
+    Ok(status.code().unwrap_or(1))
+}
+
+/// Runs terraform with `args` and captures its output (no terminal involved).
+async fn capture(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+    let bin = require_binary()?;
+    command(&bin, dir)
+        .args(args)
+        .env("TF_IN_AUTOMATION", "1")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| Error::failed(format!("cannot run {}: {e}", bin.display())))
+}
+
+fn stderr_text(o: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&o.stderr);
+    let text = if text.trim().is_empty() {
+        String::from_utf8_lossy(&o.stdout)
+    } else {
+        text
+    };
+    strip_ansi(text.trim())
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The workspaces of the configuration in `dir`, and the one currently selected.
+pub async fn workspaces(dir: &Path) -> Result<(Vec<String>, Option<String>)> {
+    let o = capture(dir, &["workspace", "list"]).await?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "`terraform workspace list` in {} failed: {}",
+            dir.display(),
+            stderr_text(&o)
+        )));
+    }
+    Ok(parse_workspace_list(&String::from_utf8_lossy(&o.stdout)))
+}
+
+/// Parses `terraform workspace list` (`* dev` marks the selected one).
+pub fn parse_workspace_list(text: &str) -> (Vec<String>, Option<String>) {
+    let mut all = Vec::new();
+    let mut current = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix("* ") {
+            current = Some(name.trim().to_string());
+            all.push(name.trim().to_string());
+        } else {
+            all.push(line.to_string());
+        }
+    }
+    (all, current)
+}
+
+/// Selects the project's workspace, or says how to create it.
+pub async fn select_workspace(project: &Project) -> Result<()> {
+    let (all, current) = workspaces(&project.dir).await?;
+    if !all.iter().any(|w| w == &project.workspace) {
+        return Err(Error::usage(format!(
+            "Terraform in {} has no workspace `{}` (workspaces: {})",
+            project.dir.display(),
+            project.workspace,
+            all.join(", ")
+        ))
+        .with_hint(format!(
+            "create it with: wharf env create {}",
+            project.workspace
+        )));
+    }
+    if current.as_deref() == Some(project.workspace.as_str()) {
+        return Ok(());
+    }
+    let o = capture(&project.dir, &["workspace", "select", &project.workspace]).await?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "`terraform workspace select {}` failed: {}",
+            project.workspace,
+            stderr_text(&o)
+        )));
+    }
+    Ok(())
+}
+
+/// Creates the project's workspace (which also selects it).
+pub async fn new_workspace(project: &Project) -> Result<()> {
+    let o = capture(&project.dir, &["workspace", "new", &project.workspace]).await?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "`terraform workspace new {}` in {} failed: {}",
+            project.workspace,
+            project.dir.display(),
+            stderr_text(&o)
+        )));
+    }
+    Ok(())
+}
+
+/// `terraform output -json` of the selected workspace (TF_WORKSPACE, so nothing is changed).
+pub async fn outputs_from_cli(project: &Project) -> Result<Outputs> {
+    let bin = require_binary()?;
+    let o = command(&bin, &project.dir)
+        .args(["output", "-json"])
+        .env("TF_WORKSPACE", &project.workspace)
+        .env("TF_IN_AUTOMATION", "1")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| Error::failed(format!("cannot run {}: {e}", bin.display())))?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "`terraform output -json` in {} (workspace {}) failed: {}",
+            project.dir.display(),
+            project.workspace,
+            stderr_text(&o)
+        ))
+        .with_hint(format!(
+            "create the workspace and apply first: wharf env create {} && wharf apply --env {}",
+            project.workspace, project.workspace
+        )));
+    }
+    let doc: Map<String, Value> = serde_json::from_slice(&o.stdout).map_err(|e| {
+        Error::failed(format!(
+            "terraform output -json printed something that is not JSON: {e}"
+        ))
+    })?;
+    Ok(values(&doc))
+}
+
+/// `{"name": {"value": v, "type": t, ...}}` (output -json, or a state's `outputs`) → name → v.
+fn values(doc: &Map<String, Value>) -> Outputs {
+    doc.iter()
+        .map(|(k, v)| (k.clone(), v.get("value").cloned().unwrap_or(Value::Null)))
+        .collect()
+}
+
+/// The outputs in a Terraform state document (format version 4, Terraform ≥ 0.12).
+pub fn outputs_from_state(bytes: &[u8], source: &str) -> Result<Outputs> {
+    let doc: Value = serde_json::from_slice(bytes)
+        .map_err(|e| Error::failed(format!("the Terraform state {source} is not JSON: {e}")))?;
+    match doc.get("version").and_then(Value::as_u64) {
+        Some(4) => {}
+        Some(v) => {
+            return Err(Error::failed(format!(
+                "the Terraform state {source} has format version {v}; wharf reads version 4 (Terraform 0.12 and later)"
+            ))
+            .with_hint("run `terraform apply` (or `terraform state push`) with a current Terraform to upgrade it"))
+        }
+        None => {
+            return Err(Error::failed(format!(
+                "{source} is not a Terraform state (no `version`)"
+            )))
+        }
+    }
+    Ok(doc
+        .get("outputs")
+        .and_then(Value::as_object)
+        .map(values)
+        .unwrap_or_default())
+}
+
+/// Where the state of the project's workspace lives, when read without a binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    File(PathBuf),
+    S3 { bucket: String, key: String },
+}
+
+impl std::fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateLocation::File(p) => write!(f, "{}", p.display()),
+            StateLocation::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// The state object of `project`'s workspace: the S3 backend keeps non-default workspaces at
+/// `<workspace_key_prefix>/<workspace>/<key>`; the local backend under
+/// `terraform.tfstate.d/<workspace>/`.
+pub fn state_location(project: &Project) -> Result<StateLocation> {
+    let default_ws = project.workspace == "default";
+    match &project.state {
+        Some(s) if s.starts_with("s3://") => {
+            let rest = &s["s3://".len()..];
+            let (bucket, key) = rest
+                .split_once('/')
+                .filter(|(b, k)| !b.is_empty() && !k.is_empty())
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "[terraform] state = \"{s}\" is not s3://BUCKET/KEY"
+                    ))
+                })?;
+            let key = if default_ws {
+                key.to_string()
+            } else {
+                format!(
+                    "{}/{}/{key}",
+                    project.workspace_key_prefix.trim_end_matches('/'),
+                    project.workspace
+                )
+            };
+            Ok(StateLocation::S3 {
+                bucket: bucket.to_string(),
+                key,
+            })
+        }
+        Some(path) => Ok(StateLocation::File(project.dir.join(path))),
+        None if default_ws => Ok(StateLocation::File(project.dir.join("terraform.tfstate"))),
+        None => Ok(StateLocation::File(
+            project
+                .dir
+                .join("terraform.tfstate.d")
+                .join(&project.workspace)
+                .join("terraform.tfstate"),
+        )),
+    }
+}
+
+/// Reads the outputs from the state of `project`'s workspace (a file, or S3 with the SDK).
+pub async fn outputs_from_state_location(
+    project: &Project,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Outputs> {
+    let location = state_location(project)?;
+    let bytes = match &location {
+        StateLocation::File(path) => std::fs::read(path).map_err(|e| {
+            Error::failed(format!(
+                "cannot read the Terraform state {} (workspace {}): {e}",
+                path.display(),
+                project.workspace
+            ))
+            .with_hint("without a `terraform` binary, wharf reads outputs from the state: apply first, or set [terraform] state = \"s3://BUCKET/KEY\" for an S3 backend")
+        })?,
+        StateLocation::S3 { bucket, key } => {
+            let mut config = aws_sdk_s3::config::Builder::from(sdk);
+            if sdk.endpoint_url().is_some() {
+                // Custom endpoints (the local test bed, S3-compatible stores) want path-style URLs.
+                config = config.force_path_style(true);
+            }
+            let s3 = aws_sdk_s3::Client::from_conf(config.build());
+            let object = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| {
+                    crate::aws::error("s3:GetObject", e).with_hint(format!(
+                        "wharf reads the state of workspace `{}` at {location}; apply first, or check [terraform] state",
+                        project.workspace
+                    ))
+                })?;
+            object
+                .body
+                .collect()
+                .await
+                .map_err(|e| Error::aws(format!("reading {location} failed: {e}")).retryable())?
+                .into_bytes()
+                .to_vec()
+        }
+    };
+    outputs_from_state(&bytes, &location.to_string())
+}
+
+/// Terraform outputs of `env` for templates (`tf.*`): `terraform output -json` when a binary is
+/// on PATH, else the state itself. None when the project has no Terraform.
+pub async fn outputs(
+    manifest: &Manifest,
+    env: &str,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Option<Outputs>> {
+    let Some(project) = Project::of(manifest, env)? else {
+        return Ok(None);
+    };
+    if binary().is_some() {
+        outputs_from_cli(&project).await.map(Some)
+    } else {
+        outputs_from_state_location(&project, sdk).await.map(Some)
+    }
+}
+
+/// The ECS service names Terraform reports in its `services` output (label → name).
+pub fn services_output(outputs: &Outputs) -> Result<Vec<(String, String)>> {
+    let Some(v) = outputs.get("services") else {
+        return Ok(Vec::new());
+    };
+    let map = v.as_object().ok_or_else(|| {
+        Error::usage(
+            "Terraform output `services` is not a map of service label to ECS service name",
+        )
+    })?;
+    map.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_string())),
+            None => Err(Error::usage(format!(
+                "Terraform output `services`: `{k}` is {v}, not an ECS service name"
+            ))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(workspace: &str, state: Option<&str>) -> Project {
+        Project {
+            dir: PathBuf::from("tf"),
+            workspace: workspace.into(),
+            var_file: None,
+            tag_var: DEFAULT_TAG_VAR.into(),
+            state: state.map(str::to_string),
+            workspace_key_prefix: "env:".into(),
+        }
+    }
+
+    #[test]
+    fn workspace_list_marks_the_current_one() {
+        let (all, current) = parse_workspace_list("  default\n* dev\n  prod\n\n");
+        assert_eq!(all, ["default", "dev", "prod"]);
+        assert_eq!(current.as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn state_locations_follow_the_backends() {
+        assert_eq!(
+            state_location(&project("dev", Some("s3://b/app/terraform.tfstate"))).unwrap(),
+            StateLocation::S3 {
+                bucket: "b".into(),
+                key: "env:/dev/app/terraform.tfstate".into()
+            }
+        );
+        assert_eq!(
+            state_location(&project("default", Some("s3://b/k.tfstate"))).unwrap(),
+            StateLocation::S3 {
+                bucket: "b".into(),
+                key: "k.tfstate".into()
+            }
+        );
+        assert_eq!(
+            state_location(&project("dev", None)).unwrap(),
+            StateLocation::File(PathBuf::from(
+                "tf/terraform.tfstate.d/dev/terraform.tfstate"
+            ))
+        );
+        assert!(state_location(&project("dev", Some("s3://nokey")))
+            .unwrap_err()
+            .message
+            .contains("is not s3://BUCKET/KEY"));
+    }
+
+    #[test]
+    fn outputs_come_from_version_4_states() {
+        let state = br#"{"version": 4, "outputs": {"cluster_name": {"value": "c", "type": "string"},
+            "services": {"value": {"web": "app-dev-web"}, "type": ["object", {"web": "string"}]}}}"#;
+        let o = outputs_from_state(state, "s").unwrap();
+        assert_eq!(o["cluster_name"], "c");
+        assert_eq!(
+            services_output(&o).unwrap(),
+            [("web".to_string(), "app-dev-web".to_string())]
+        );
+        let e = outputs_from_state(br#"{"version": 3, "modules": []}"#, "old.tfstate").unwrap_err();
+        assert!(e.message.contains("format version 3"), "{e}");
+    }
+
+    #[test]
+    fn the_tag_is_passed_only_when_given() {
+        let mut p = project("dev", None);
+        p.var_file = Some("terraform.dev.tfvars".into());
+        assert_eq!(p.plan_args(None), ["-var-file=terraform.dev.tfvars"]);
+        assert_eq!(
+            p.plan_args(Some("1.0.1")),
+            ["-var-file=terraform.dev.tfvars", "-var", "app_tag=1.0.1"]
+        );
+    }
+}

@@ -1,0 +1,167 @@
+# Application load balancer: public or internal, HTTP→HTTPS redirect when a certificate is given,
+# a fixed default response, and path- and host-based routing of several services from one map.
+# Each route's listener rule forwards to that route's own target group (the seed's modules sent
+# rules to the wrong target groups).
+
+terraform {
+  required_version = ">= 1.5"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0, < 6.0"
+    }
+  }
+}
+
+locals {
+  https = var.certificate_arn != null
+  # The listener that carries the routing rules.
+  routing_listener_arn = local.https ? aws_lb_listener.https[0].arn : aws_lb_listener.http.arn
+}
+
+resource "aws_security_group" "lb" {
+  name        = "${var.name}-lb"
+  description = "Load balancer ${var.name}"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "http" {
+  for_each          = toset(var.ingress_cidr_blocks)
+  security_group_id = aws_security_group.lb.id
+  cidr_ipv4         = each.key
+  ip_protocol       = "tcp"
+  from_port         = 80
+  to_port           = 80
+}
+
+resource "aws_vpc_security_group_ingress_rule" "https" {
+  for_each          = local.https ? toset(var.ingress_cidr_blocks) : toset([])
+  security_group_id = aws_security_group.lb.id
+  cidr_ipv4         = each.key
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "to_vpc" {
+  security_group_id = aws_security_group.lb.id
+  cidr_ipv4         = var.vpc_cidr_block
+  ip_protocol       = "tcp"
+  from_port         = 0
+  to_port           = 65535
+}
+
+resource "aws_lb" "this" {
+  name                       = var.name
+  internal                   = var.internal
+  load_balancer_type         = "application"
+  security_groups            = [aws_security_group.lb.id]
+  subnets                    = var.subnet_ids
+  idle_timeout               = var.idle_timeout
+  drop_invalid_header_fields = true
+  tags                       = var.tags
+}
+
+resource "aws_lb_target_group" "route" {
+  for_each             = var.routes
+  name                 = substr("${var.name}-${each.key}", 0, 32)
+  port                 = each.value.port
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = var.deregistration_delay
+
+  health_check {
+    path                = each.value.health_check_path
+    matcher             = each.value.health_check_matcher
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = local.https ? "redirect" : "fixed-response"
+
+    dynamic "redirect" {
+      for_each = local.https ? [1] : []
+      content {
+        port        = "443"
+        protocol    = "HTTPS"
+        status_code = "HTTP_301"
+      }
+    }
+
+    dynamic "fixed_response" {
+      for_each = local.https ? [] : [1]
+      content {
+        content_type = "text/plain"
+        message_body = var.default_response_body
+        status_code  = tostring(var.default_response_status)
+      }
+    }
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  count             = local.https ? 1 : 0
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = var.default_response_body
+      status_code  = tostring(var.default_response_status)
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "route" {
+  for_each     = var.routes
+  listener_arn = local.routing_listener_arn
+  priority     = each.value.priority
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.route[each.key].arn
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.paths) > 0 ? [1] : []
+    content {
+      path_pattern {
+        values = each.value.paths
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.hosts) > 0 ? [1] : []
+    content {
+      host_header {
+        values = each.value.hosts
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(each.value.paths) + length(each.value.hosts) > 0
+      error_message = "Route ${each.key} needs at least one path or host."
+    }
+  }
+}

@@ -1,0 +1,86 @@
+variable "name" {
+  description = "Name of the load balancer (prefix of its target groups and security group)."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the load balancer and its target groups."
+  type        = string
+}
+
+variable "vpc_cidr_block" {
+  description = "CIDR block of the VPC; the load balancer may only reach targets inside it."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the load balancer (public subnets for a public one), two zones at least."
+  type        = list(string)
+}
+
+variable "internal" {
+  description = "An internal load balancer (reachable inside the VPC only) instead of a public one."
+  type        = bool
+  default     = false
+}
+
+variable "ingress_cidr_blocks" {
+  description = "Networks allowed to reach the listeners."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate for HTTPS; when set, HTTP redirects to HTTPS and routes live on the HTTPS listener."
+  type        = string
+  default     = null
+}
+
+variable "ssl_policy" {
+  description = "TLS policy of the HTTPS listener."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+}
+
+variable "default_response_status" {
+  description = "Status of the fixed response for requests no route matches."
+  type        = number
+  default     = 404
+}
+
+variable "default_response_body" {
+  description = "Body of the fixed response for requests no route matches."
+  type        = string
+  default     = "not found"
+}
+
+variable "idle_timeout" {
+  description = "Seconds a connection may stay idle."
+  type        = number
+  default     = 60
+}
+
+variable "deregistration_delay" {
+  description = "Seconds a target keeps draining after it leaves its target group."
+  type        = number
+  default     = 30
+}
+
+variable "routes" {
+  description = "Services behind the load balancer: key => port, path patterns and/or host names, rule priority, health check."
+  type = map(object({
+    port                 = number
+    priority             = number
+    paths                = optional(list(string), [])
+    hosts                = optional(list(string), [])
+    health_check_path    = optional(string, "/")
+    health_check_matcher = optional(string, "200-399")
+  }))
+  default = {}
+}
+
+variable "tags" {
+  description = "Tags for every resource of the module."
+  type        = map(string)
+  default     = {}
+}
