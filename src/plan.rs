@@ -323,7 +323,13 @@ pub fn plan_service(
     latest: Option<Value>,
     live: Option<(Service, Value)>,
 ) -> ServicePlan {
-    let td = rendered.task_definition;
+    let mut td = rendered.task_definition;
+    // Task sizes in ECS's own units ("0.5 vCPU" -> "512"), as ECS stores them.
+    for field in ["cpu", "memory"] {
+        if let Some(v) = td.get(field).cloned() {
+            td[field] = Value::String(normalize::task_size(field, &v));
+        }
+    }
     let family = td["family"].as_str().unwrap_or(key).to_string();
     let reuse = latest
         .as_ref()

@@ -24,11 +24,26 @@ impl Drop for Moto {
 }
 
 fn plain_moto() -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let python = support::venv_bin("python");
-    assert!(python.exists(), "the test bed's venv is missing ({}); run scripts/testbed install", python.display());
+    assert!(
+        python.exists(),
+        "the test bed's venv is missing ({}); run scripts/testbed install",
+        python.display()
+    );
     let child = Command::new(python)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -36,7 +51,10 @@ fn plain_moto() -> Moto {
     let endpoint = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "plain moto did not start on {endpoint}");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "plain moto did not start on {endpoint}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     Moto { child, endpoint }
@@ -49,7 +67,17 @@ fn deploy_no_wait_registers_and_updates_as_aws_accepts() {
     aws_at(ep, &["ecs", "create-cluster", "--cluster-name", "plain"]);
     let vpc = aws_at(ep, &["ec2", "create-vpc", "--cidr-block", "10.1.0.0/16"]);
     let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
-    let subnet = aws_at(ep, &["ec2", "create-subnet", "--vpc-id", &vpc, "--cidr-block", "10.1.1.0/24"]);
+    let subnet = aws_at(
+        ep,
+        &[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            "10.1.1.0/24",
+        ],
+    );
     let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("ecs")).unwrap();
@@ -99,45 +127,119 @@ team = "platform"
     .unwrap();
     let wharf = |args: &[&str]| {
         let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
-        cmd.current_dir(dir.path()).envs(support::aws_env()).env("AWS_ENDPOINT_URL", ep).args(args);
+        cmd.current_dir(dir.path())
+            .envs(support::aws_env())
+            .env("AWS_ENDPOINT_URL", ep)
+            .args(args);
         cmd
     };
     wharf(&["deploy", "--env", "local", "--tag", "v1", "--no-wait"])
         .assert()
         .success()
-        .stderr(predicate::str::contains("registered plain-web:1 (creating service)"));
+        .stderr(predicate::str::contains(
+            "registered plain-web:1 (creating service)",
+        ));
 
-    let td = aws_at(ep, &["ecs", "describe-task-definition", "--task-definition", "plain-web"]);
+    let td = aws_at(
+        ep,
+        &[
+            "ecs",
+            "describe-task-definition",
+            "--task-definition",
+            "plain-web",
+        ],
+    );
     let td = &td["taskDefinition"];
     assert_eq!(td["revision"], 1);
-    assert_eq!(td["cpu"], "512", "task size spellings are sent as written and stored by ECS");
-    assert_eq!(td["containerDefinitions"][0]["image"], "127.0.0.1:5000/plain/web:v1");
-    assert_eq!(td["containerDefinitions"][0]["environment"][1]["value"], "v1");
-    let svc = aws_at(ep, &["ecs", "describe-services", "--cluster", "plain", "--services", "web"]);
+    assert_eq!(td["cpu"], "512", "task sizes are sent in ECS's units");
+    assert_eq!(
+        td["containerDefinitions"][0]["image"],
+        "127.0.0.1:5000/plain/web:v1"
+    );
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][1]["value"],
+        "v1"
+    );
+    let svc = aws_at(
+        ep,
+        &[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "plain",
+            "--services",
+            "web",
+        ],
+    );
     let svc = &svc["services"][0];
     assert_eq!(svc["taskDefinition"], td["taskDefinitionArn"]);
     assert_eq!(svc["desiredCount"], 3);
     assert_eq!(svc["launchType"], "FARGATE");
-    assert_eq!(svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0], subnet.as_str());
-    assert_eq!(svc["deploymentConfiguration"]["maximumPercent"], 150);
-    assert_eq!(svc["deploymentConfiguration"]["minimumHealthyPercent"], 50);
-    assert_eq!(svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["enable"], true);
-    assert_eq!(svc["deploymentConfiguration"]["deploymentCircuitBreaker"]["rollback"], true);
-    let tags = aws_at(ep, &["ecs", "list-tags-for-resource", "--resource-arn", svc["serviceArn"].as_str().unwrap()]);
+    assert_eq!(
+        svc["networkConfiguration"]["awsvpcConfiguration"]["subnets"][0],
+        subnet.as_str()
+    );
+    // Plain moto accepts but does not keep deploymentConfiguration (the test bed does;
+    // tests/deploy_e2e.rs checks the circuit breaker there).
+    let tags = aws_at(
+        ep,
+        &[
+            "ecs",
+            "list-tags-for-resource",
+            "--resource-arn",
+            svc["serviceArn"].as_str().unwrap(),
+        ],
+    );
     let tags = tags["tags"].to_string();
-    assert!(tags.contains("platform") && tags.contains("wharf:env"), "{tags}");
+    assert!(
+        tags.contains("platform") && tags.contains("wharf:env"),
+        "{tags}"
+    );
 
-    // A second deploy of the same tag registers nothing; a new tag registers revision 2 and
-    // updates the service in one call.
+    // A second deploy of the same tag registers nothing (plain moto forgets the deployment
+    // configuration, so wharf sees a settings change and updates the service with the same
+    // revision); a new tag registers revision 2 and updates the service in one call.
     wharf(&["deploy", "--env", "local", "--tag", "v1", "--no-wait"])
         .assert()
         .success()
-        .stderr(predicate::str::contains("nothing to deploy"));
-    let list = aws_at(ep, &["ecs", "list-task-definitions", "--family-prefix", "plain-web"]);
+        .stderr(predicate::str::contains("registered").not())
+        .stderr(predicate::str::contains("plain-web:1"));
+    let list = aws_at(
+        ep,
+        &[
+            "ecs",
+            "list-task-definitions",
+            "--family-prefix",
+            "plain-web",
+        ],
+    );
     assert_eq!(list["taskDefinitionArns"].as_array().unwrap().len(), 1);
-    wharf(&["deploy", "--env", "local", "--tag", "v2", "--no-wait"]).assert().success();
-    let svc = aws_at(ep, &["ecs", "describe-services", "--cluster", "plain", "--services", "web"]);
-    assert!(svc["services"][0]["taskDefinition"].as_str().unwrap().ends_with("plain-web:2"));
-    let list = aws_at(ep, &["ecs", "list-task-definitions", "--family-prefix", "plain-web"]);
+    wharf(&["deploy", "--env", "local", "--tag", "v2", "--no-wait"])
+        .assert()
+        .success();
+    let svc = aws_at(
+        ep,
+        &[
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "plain",
+            "--services",
+            "web",
+        ],
+    );
+    assert!(svc["services"][0]["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with("plain-web:2"));
+    let list = aws_at(
+        ep,
+        &[
+            "ecs",
+            "list-task-definitions",
+            "--family-prefix",
+            "plain-web",
+        ],
+    );
     assert_eq!(list["taskDefinitionArns"].as_array().unwrap().len(), 2);
 }

@@ -31,6 +31,11 @@ fn testbed_dir() -> PathBuf {
         })
 }
 
+/// The test bed's Python venv (moto, the AWS CLI, Terraform 1.0.3).
+pub fn venv_bin(name: &str) -> PathBuf {
+    testbed_dir().join("venv/bin").join(name)
+}
+
 /// The AWS CLI of the test bed's venv (or `aws` on PATH).
 pub fn aws_bin() -> PathBuf {
     let venv = testbed_dir().join("venv/bin/aws");
@@ -75,10 +80,16 @@ pub fn require_testbed() {
 /// Runs the AWS CLI against the test bed; returns its JSON answer. Panics on failure.
 pub fn aws(args: &[&str]) -> Value {
     require_testbed();
+    aws_at(&endpoint(), args)
+}
+
+/// Runs the AWS CLI against `endpoint`; returns its JSON answer. Panics on failure.
+pub fn aws_at(endpoint: &str, args: &[&str]) -> Value {
     let out = Command::new(aws_bin())
         .args(args)
         .args(["--output", "json"])
         .envs(aws_env())
+        .env("AWS_ENDPOINT_URL", endpoint)
         .output()
         .expect("the AWS CLI runs");
     assert!(
@@ -258,6 +269,53 @@ impl Project {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+impl Drop for Project {
+    /// Stops what the test started (the test bed really runs containers): every service of the
+    /// cluster is scaled to 0 and standalone tasks are stopped.
+    fn drop(&mut self) {
+        let quiet = |args: &[&str]| {
+            Command::new(aws_bin())
+                .args(args)
+                .args(["--output", "json"])
+                .envs(aws_env())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+        };
+        let cluster = self.cluster.as_str();
+        if let Some(services) = quiet(&["ecs", "list-services", "--cluster", cluster]) {
+            for arn in services["serviceArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                quiet(&[
+                    "ecs",
+                    "update-service",
+                    "--cluster",
+                    cluster,
+                    "--service",
+                    arn,
+                    "--desired-count",
+                    "0",
+                ]);
+            }
+        }
+        if let Some(tasks) = quiet(&["ecs", "list-tasks", "--cluster", cluster]) {
+            for arn in tasks["taskArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                quiet(&["ecs", "stop-task", "--cluster", cluster, "--task", arn]);
+            }
+        }
     }
 }
 
