@@ -119,7 +119,7 @@ def control(environ, start_response, path, body):
                 items = payload if isinstance(payload, list) else [payload]
                 for f in items:
                     kind = str(f.get("error", "throttle"))
-                    if kind not in ("throttle", "500", "503", "drop"):
+                    if kind not in ("throttle", "500", "503", "drop", "drop_after"):
                         return _json(start_response, {"error": f"unknown error kind {kind}"}, "400 Bad Request")
                     ops = f.get("operations") or f.get("operation") or ["*"]
                     if isinstance(ops, str):
@@ -186,6 +186,11 @@ class Middleware:
                 return _json(start_response, {"__type": "ServiceUnavailableException",
                                               "message": "Service unavailable (injected)"},
                              "503 Service Unavailable")
+            if kind == "drop_after":
+                # The request is carried out, then the answer is lost: what a client sees when a
+                # connection drops after AWS acted (the case that makes blind retries duplicate).
+                with ecs_ext.LOCK:
+                    list(self.app(environ, start_response))
             sock = environ.get("werkzeug.socket")
             if sock is not None:
                 try:

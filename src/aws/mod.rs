@@ -31,7 +31,10 @@ impl Clients {
     /// Builds the clients for `env`. Flags win over the project file, which wins over the
     /// standard AWS environment variables and config files.
     pub async fn connect(env: &Environment, global: &GlobalArgs) -> Result<Clients> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        // Five attempts (the SDK's default is three) ride out short bursts of throttling and 5xx
+        // without making a wrong endpoint slow to report.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
         let profile = global.profile.clone().or_else(|| env.profile.clone());
         if let Some(profile) = &profile {
             loader = loader.profile_name(profile);
