@@ -263,12 +263,21 @@ pub struct StageResult {
 /// The stages of `wharf all`: build → push → apply (when the project has Terraform) → deploy
 /// (when it has services wharf deploys) → smoke (when services have smoke tests).
 pub fn all_stages(manifest: &Manifest, env: &str) -> Result<Vec<Stage>> {
-    let mut stages = vec![Stage::Build, Stage::Push];
+    let mut stages = image_stages(manifest)?;
     if Project::of(manifest, env)?.is_some() {
         stages.push(Stage::Apply);
     }
     stages.extend(deploy_stages(manifest));
     Ok(stages)
+}
+
+/// build → push, when the project builds images (`[images]` or a compose build file).
+fn image_stages(manifest: &Manifest) -> Result<Vec<Stage>> {
+    if manifest.doc.images.is_empty() && crate::images::compose_file(manifest)?.is_none() {
+        Ok(Vec::new())
+    } else {
+        Ok(vec![Stage::Build, Stage::Push])
+    }
 }
 
 fn deploy_stages(manifest: &Manifest) -> Vec<Stage> {
@@ -964,7 +973,7 @@ pub fn decide(manifest: &Manifest, info: &CiInfo) -> Result<Option<Decision>> {
     let stage_list = match rule.action.get_ref().as_str() {
         "build" => vec![Stage::Build, Stage::Push],
         "deploy" => {
-            let mut s = vec![Stage::Build, Stage::Push];
+            let mut s = image_stages(manifest)?;
             s.extend(deploy_stages(manifest));
             s
         }

@@ -59,7 +59,9 @@ const WEB_JSON: &str = r#"{"family": "{{ app }}-web", "containerDefinitions": [{
 fn venv_bin() -> PathBuf {
     std::env::var_os("WHARF_TESTBED_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wharf-testbed"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wharf-testbed")
+        })
         .join("venv/bin")
 }
 
@@ -78,7 +80,10 @@ fn project() -> Project {
     let p = Project::new(&[
         ("wharf.toml", WHARF_TOML),
         ("infra/main.tf", MAIN_TF),
-        ("infra/terraform.dev.tfvars", "label = \"from-dev-tfvars\"\n"),
+        (
+            "infra/terraform.dev.tfvars",
+            "label = \"from-dev-tfvars\"\n",
+        ),
         ("web.json", WEB_JSON),
     ]);
     p
@@ -93,7 +98,9 @@ fn wharf(p: &Project) -> assert_cmd::Command {
 }
 
 fn state(p: &Project, ws: &str) -> serde_json::Value {
-    let path = p.path().join(format!("infra/terraform.tfstate.d/{ws}/terraform.tfstate"));
+    let path = p
+        .path()
+        .join(format!("infra/terraform.tfstate.d/{ws}/terraform.tfstate"));
     serde_json::from_slice(&std::fs::read(&path).expect("a state file")).unwrap()
 }
 
@@ -143,7 +150,10 @@ fn env_create_apply_with_tag_and_list() {
         .assert()
         .success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(doc["environments_without_workspace"], serde_json::json!(["prod"]));
+    assert_eq!(
+        doc["environments_without_workspace"],
+        serde_json::json!(["prod"])
+    );
 }
 
 #[test]
@@ -181,12 +191,17 @@ fn missing_workspace_and_failing_terraform_have_their_exit_codes() {
         .success()
         .stdout(predicate::str::contains("2.0"));
     // A configuration error: Terraform's exit code 1 becomes wharf's.
-    p.write("infra/broken.tf", "output \"x\" {\n  value = var.undeclared\n}\n");
+    p.write(
+        "infra/broken.tf",
+        "output \"x\" {\n  value = var.undeclared\n}\n",
+    );
     wharf(&p)
         .args(["plan", "--env", "dev", "--terraform-only"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("terraform plan failed for environment `dev` (exit 1)"));
+        .stderr(predicate::str::contains(
+            "terraform plan failed for environment `dev` (exit 1)",
+        ));
     wharf(&p)
         .args(["apply", "--env", "dev", "--yes"])
         .assert()
@@ -215,18 +230,26 @@ fn without_a_binary_outputs_come_from_local_state() {
         .assert()
         .success();
     let td: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(td["containerDefinitions"][0]["environment"][1]["value"], "3.1");
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][1]["value"],
+        "3.1"
+    );
     // No state for prod: a clear error naming the file.
     p.write(
         "wharf.toml",
-        &WHARF_TOML.replace("account = \"123456789012\"\n\n[services", "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services"),
+        &WHARF_TOML.replace(
+            "account = \"123456789012\"\n\n[services",
+            "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services",
+        ),
     );
     p.wharf()
         .env("PATH", "/usr/bin:/bin")
         .args(["render", "web", "--env", "prod"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("terraform.tfstate.d/prod/terraform.tfstate"));
+        .stderr(predicate::str::contains(
+            "terraform.tfstate.d/prod/terraform.tfstate",
+        ));
 }
 
 #[test]
@@ -267,13 +290,22 @@ fn without_a_binary_outputs_come_from_s3_state_of_the_workspace() {
         .assert()
         .success();
     let td: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
-    assert_eq!(td["containerDefinitions"][0]["environment"][0]["value"], "from-s3");
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][0]["value"],
+        "from-s3"
+    );
     // The default workspace's key has no prefix; prod has no object: the error names where it looked.
     p.write(
         "wharf.toml",
         &WHARF_TOML
-            .replace("dir = \"infra\"", &format!("dir = \"infra\"\nstate = \"s3://{bucket}/shop/terraform.tfstate\""))
-            .replace("account = \"123456789012\"\n\n[services", "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services"),
+            .replace(
+                "dir = \"infra\"",
+                &format!("dir = \"infra\"\nstate = \"s3://{bucket}/shop/terraform.tfstate\""),
+            )
+            .replace(
+                "account = \"123456789012\"\n\n[services",
+                "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services",
+            ),
     );
     p.wharf()
         .env("PATH", "/usr/bin:/bin")
@@ -281,5 +313,7 @@ fn without_a_binary_outputs_come_from_s3_state_of_the_workspace() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("s3:GetObject failed"))
-        .stderr(predicate::str::contains(&format!("s3://{bucket}/env:/prod/shop/terraform.tfstate")));
+        .stderr(predicate::str::contains(&format!(
+            "s3://{bucket}/env:/prod/shop/terraform.tfstate"
+        )));
 }
