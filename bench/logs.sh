@@ -12,7 +12,7 @@ RUNS=${2:-3}
 eval "$(scripts/testbed env)"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 TARGET=${CARGO_TARGET_DIR:-target}
-WHARF=${WHARF:-$TARGET/release/wharf}
+WHARF=$(realpath "${WHARF:-$TARGET/release/wharf}")
 AWS=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/aws
 PY=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/python
 GROUP="/bench/logs-$$"
@@ -61,7 +61,7 @@ best() { sort -n | head -1; }
 
 W=(); A=()
 for _ in $(seq "$RUNS"); do
-  W+=("$(cd "$WORK" && time_cmd "$OLDPWD/$WHARF" logs bench --env local --since 1d)")
+  W+=("$(cd "$WORK" && time_cmd "$WHARF" logs bench --env local --since 1d)")
   WL=$(wc -l < "$WORK/out")
   A+=("$(time_cmd "$AWS" logs filter-log-events --log-group-name "$GROUP" --log-stream-name-prefix bench/main/ --start-time 0 --output text)")
   AL=$(grep -c '^EVENTS' "$WORK/out" || true)

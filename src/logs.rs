@@ -83,6 +83,11 @@ pub struct Line {
 }
 
 impl Line {
+    /// What identifies an event across FilterLogEvents and GetLogEvents (the latter has no id).
+    fn key(&self) -> String {
+        format!("{}\0{}\0{}", self.stream, self.timestamp, self.message)
+    }
+
     /// (task id, container) from an awslogs stream name `prefix/container/task-id`.
     pub fn task_and_container(&self) -> (&str, &str) {
         let mut parts = self.stream.rsplitn(3, '/');
@@ -316,7 +321,21 @@ pub async fn print(
     let mut last_ms: Option<i64> = None;
     let mut seen_at_last: HashSet<String> = HashSet::new();
     let closed = |e: &Error| e.message.is_empty() && e.hint.as_deref() == Some("stdout closed");
-    if queries.len() == 1 {
+    let by_stream =
+        futures::future::try_join_all(queries.iter().map(|q| fetch_streams(client, q))).await?;
+    if by_stream.iter().all(Option::is_some) {
+        // Few streams and no pattern: every stream read in parallel, merged by time.
+        let mut lines: Vec<Line> = by_stream.into_iter().flatten().flatten().collect();
+        lines.sort_by_key(|l| l.timestamp);
+        remember(&lines, &mut last_ms, &mut seen_at_last);
+        printed += lines.len();
+        if let Err(e) = print_lines(&mut out, &lines, how) {
+            if closed(&e) {
+                return Ok(printed);
+            }
+            return Err(e);
+        }
+    } else if queries.len() == 1 {
         // One query: print each page as it arrives (FilterLogEvents pages come in time order).
         let r = fetch(client, &queries[0], |lines| {
             remember(&lines, &mut last_ms, &mut seen_at_last);
@@ -381,7 +400,7 @@ pub async fn print(
         let mut lines: Vec<Line> = all
             .into_iter()
             .flatten()
-            .filter(|l| !(Some(l.timestamp) == last_ms && seen_at_last.contains(&l.event_id)))
+            .filter(|l| !(Some(l.timestamp) == last_ms && seen_at_last.contains(&l.key())))
             .collect();
         lines.sort_by_key(|l| l.timestamp);
         remember(&lines, &mut last_ms, &mut seen_at_last);
@@ -394,6 +413,107 @@ pub async fn print(
     }
 }
 
+/// Streams read one by one at most: beyond this, FilterLogEvents pages through them together.
+const STREAMS_READ_SEPARATELY: usize = 50;
+/// GetLogEvents calls in flight at once (its quota is 25 per second; FilterLogEvents' is 5).
+const PARALLEL_STREAMS: usize = 8;
+
+/// Reads `query` stream by stream with GetLogEvents, in parallel, when that is cheaper than
+/// paging FilterLogEvents over the whole group: no filter pattern, and at most
+/// [`STREAMS_READ_SEPARATELY`] streams. None when it does not apply.
+///
+/// FilterLogEvents scans every stream of the group on each page and allows 5 calls a second;
+/// GetLogEvents reads one stream and allows 25. Streams whose last event is more than two hours
+/// before the start are skipped (`lastEventTimestamp` is updated eventually, within about an hour).
+pub async fn fetch_streams(client: &Client, query: &Query) -> Result<Option<Vec<Line>>> {
+    use futures::StreamExt;
+    if query.pattern.is_some() {
+        return Ok(None);
+    }
+    let streams: Vec<String> = if !query.streams.is_empty() {
+        query.streams.clone()
+    } else {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match client
+                .describe_log_streams()
+                .log_group_name(&query.group)
+                .set_log_stream_name_prefix(query.stream_prefix.clone())
+                .set_next_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if is_not_found(&e) => return Ok(Some(Vec::new())),
+                Err(e) => return Err(crate::aws::error("logs:DescribeLogStreams", e)),
+            };
+            for s in page.log_streams.unwrap_or_default() {
+                let too_old = match (query.start_ms, s.last_event_timestamp) {
+                    (Some(start), Some(last)) => last < start - 2 * 3_600_000,
+                    _ => false,
+                };
+                let too_new = match (query.end_ms, s.first_event_timestamp) {
+                    (Some(end), Some(first)) => first > end,
+                    _ => false,
+                };
+                if !too_old && !too_new {
+                    names.extend(s.log_stream_name);
+                }
+            }
+            if names.len() > STREAMS_READ_SEPARATELY {
+                return Ok(None);
+            }
+            match page.next_token {
+                Some(t) if Some(&t) != token.as_ref() => token = Some(t),
+                _ => break,
+            }
+        }
+        names
+    };
+    let reads = futures::stream::iter(streams.into_iter().map(|stream| async move {
+        let mut lines = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match client
+                .get_log_events()
+                .log_group_name(&query.group)
+                .log_stream_name(&stream)
+                .start_from_head(true)
+                .set_start_time(query.start_ms)
+                .set_end_time(query.end_ms)
+                .set_next_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(p) => p,
+                Err(e) if is_not_found(&e) => return Ok(lines),
+                Err(e) => return Err(crate::aws::error("logs:GetLogEvents", e)),
+            };
+            let events = page.events.unwrap_or_default();
+            let empty = events.is_empty();
+            lines.extend(events.into_iter().map(|e| Line {
+                timestamp: e.timestamp.unwrap_or(0),
+                stream: stream.clone(),
+                message: e.message.unwrap_or_default(),
+                event_id: String::new(),
+            }));
+            match page.next_forward_token {
+                Some(t) if !empty && Some(&t) != token.as_ref() => token = Some(t),
+                _ => return Ok::<_, Error>(lines),
+            }
+        }
+    }))
+    .buffer_unordered(PARALLEL_STREAMS)
+    .collect::<Vec<_>>()
+    .await;
+    let mut out = Vec::new();
+    for r in reads {
+        out.extend(r?);
+    }
+    Ok(Some(out))
+}
+
 /// Keeps the newest timestamp printed and the ids of the events at it.
 fn remember(lines: &[Line], last_ms: &mut Option<i64>, seen: &mut HashSet<String>) {
     for l in lines {
@@ -402,7 +522,7 @@ fn remember(lines: &[Line], last_ms: &mut Option<i64>, seen: &mut HashSet<String
             seen.clear();
         }
         if Some(l.timestamp) == *last_ms {
-            seen.insert(l.event_id.clone());
+            seen.insert(l.key());
         }
     }
 }
