@@ -326,3 +326,25 @@ fn secrets_round_trip_and_never_leak() {
     std::thread::sleep(Duration::from_millis(10));
     scan(&seen);
 }
+
+#[test]
+fn validate_warns_about_plain_environment_entries_that_look_like_secrets() {
+    let toml = format!("{WHARF_TOML}\n[services.web]\ntask_definition = \"ecs/web.json\"\n");
+    let td = task_definition("web", r#"["true"]"#, "").replace(
+        r#"{"name": "TAG", "value": "{{ tag }}"}"#,
+        r#"{"name": "TAG", "value": "{{ tag }}"}, {"name": "DB_PASSWORD", "value": "hunter2"}, {"name": "PORT", "value": "80"}"#,
+    );
+    let p = Project::new(&[("wharf.toml", &toml), ("ecs/web.json", &td)]);
+    let out = p.wharf().args(["validate"]).assert().success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("container `main` sets DB_PASSWORD in plain `environment`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wharf secrets set DB_PASSWORD"), "{stderr}");
+    assert!(!stderr.contains("PORT in plain"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the warning names the variable, not its value"
+    );
+}
