@@ -317,3 +317,165 @@ fn without_a_binary_outputs_come_from_s3_state_of_the_workspace() {
             "s3://{bucket}/env:/prod/shop/terraform.tfstate"
         )));
 }
+
+/// A service created outside wharf (as Terraform would), running `image`.
+fn terraform_owned_service(p: &Project, name: &str, image: &str) {
+    let td = format!(
+        r#"{{"family": "{name}", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+        "containerDefinitions": [{{"name": "main", "image": "{image}", "essential": true,
+        "command": ["sh", "-c", "while true; do sleep 1; done"]}}]}}"#
+    );
+    let file = p.path().join(format!("{name}.json"));
+    std::fs::write(&file, td).unwrap();
+    let registered = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--cli-input-json",
+        &format!("file://{}", file.display()),
+    ]);
+    let arn = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap();
+    let subnet = support::subnet();
+    let vpc = aws(&["ec2", "describe-subnets", "--subnet-ids", &subnet])["Subnets"][0]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let groups = aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc}"),
+    ]);
+    let group = groups["SecurityGroups"][0]["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &p.cluster,
+        "--service-name",
+        name,
+        "--task-definition",
+        arn,
+        "--desired-count",
+        "1",
+        "--launch-type",
+        "FARGATE",
+        "--network-configuration",
+        &format!(
+            "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[{group}],assignPublicIp=DISABLED}}"
+        ),
+    ]);
+}
+
+/// The seed's layout: `terraform/` with terraform.<env>.tfvars and the outputs ecs-app-utils
+/// required, and a wharf.toml with nothing but the app and the environment.
+#[test]
+fn seed_layout_apply_watches_the_services_terraform_owns() {
+    let p = Project::new(&[(
+        "wharf.toml",
+        "app = \"{app}\"\n[environments.dev]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{endpoint}\"\n",
+    )]);
+    let web = support::unique("web");
+    let broken = support::unique("broken");
+    terraform_owned_service(&p, &web, &support::busybox_image());
+    p.write(
+        "terraform/main.tf",
+        &format!(
+            r#"variable "app_tag" {{
+  type = string
+}}
+
+variable "env_label" {{
+  type = string
+}}
+
+variable "services" {{
+  type = map(string)
+}}
+
+output "cluster_name" {{
+  value = "{{cluster}}"
+}}
+
+output "services" {{
+  value = var.services
+}}
+
+output "job_task_definition_family" {{
+  value = "{web}"
+}}
+
+output "subnet_ids" {{
+  value = ["subnet-1"]
+}}
+
+output "security_group" {{
+  value = "sg-1"
+}}
+
+output "image" {{
+  value = "app:${{var.app_tag}}-${{var.env_label}}"
+}}
+"#
+        ),
+    );
+    p.write(
+        "terraform/terraform.dev.tfvars",
+        &format!("env_label = \"dev\"\nservices = {{ web = \"{web}\" }}\n"),
+    );
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args([
+            "apply",
+            "--tag",
+            "1.0.1",
+            "--env",
+            "dev",
+            "--yes",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "watching Terraform-owned services: {web}"
+        )));
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.path()
+                .join("terraform/terraform.tfstate.d/dev/terraform.tfstate"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["outputs"]["image"]["value"], "app:1.0.1-dev");
+    // A Terraform-owned service whose image does not exist: the watch fails with exit 1.
+    terraform_owned_service(
+        &p,
+        &broken,
+        &format!("{}/wharf-test/missing:1", support::registry()),
+    );
+    p.write(
+        "terraform/terraform.dev.tfvars",
+        &format!("env_label = \"dev\"\nservices = {{ web = \"{web}\", broken = \"{broken}\" }}\n"),
+    );
+    wharf(&p)
+        .args([
+            "apply",
+            "--tag",
+            "1.0.2",
+            "--env",
+            "dev",
+            "--yes",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(&broken))
+        .stderr(predicate::str::contains("CannotPullContainerError"));
+}
