@@ -77,7 +77,7 @@ fn path_with_terraform() -> String {
 }
 
 fn project() -> Project {
-    let p = Project::new(&[
+    Project::new(&[
         ("wharf.toml", WHARF_TOML),
         ("infra/main.tf", MAIN_TF),
         (
@@ -85,8 +85,7 @@ fn project() -> Project {
             "label = \"from-dev-tfvars\"\n",
         ),
         ("web.json", WEB_JSON),
-    ]);
-    p
+    ])
 }
 
 fn wharf(p: &Project) -> assert_cmd::Command {
@@ -313,7 +312,7 @@ fn without_a_binary_outputs_come_from_s3_state_of_the_workspace() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("s3:GetObject failed"))
-        .stderr(predicate::str::contains(&format!(
+        .stderr(predicate::str::contains(format!(
             "s3://{bucket}/env:/prod/shop/terraform.tfstate"
         )));
 }
