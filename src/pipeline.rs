@@ -69,6 +69,8 @@ pub struct ApplyOptions {
     /// Do not watch the services Terraform owns after the apply.
     pub no_wait: bool,
     pub timeout: Duration,
+    /// Terraform's stdout goes to stderr (the caller prints JSON on stdout).
+    pub quiet_stdout: bool,
 }
 
 /// `terraform apply` for `env`, then the rollout of the services Terraform owns (those in its
@@ -77,7 +79,7 @@ pub async fn terraform_apply(ctx: &Context, env: &str, opts: &ApplyOptions) -> R
     let manifest = ctx.manifest()?;
     manifest.environment(env)?;
     let project = Project::require(&manifest, env)?;
-    let streams = streams(ctx, false);
+    let streams = streams(ctx, opts.quiet_stdout);
     if !opts.auto_approve && !streams.interactive {
         return Err(Error::usage(format!(
             "terraform apply for environment `{env}` asks for approval, and there is no terminal to ask on"
@@ -446,6 +448,7 @@ async fn run_stage(
                     auto_approve: ctx.global.yes,
                     no_wait: false,
                     timeout: run.timeout,
+                    quiet_stdout: ctx.out.is_json(),
                 },
             )
             .await

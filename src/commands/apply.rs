@@ -27,6 +27,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         auto_approve: ctx.global.yes,
         no_wait: args.no_wait,
         timeout: args.timeout,
+        quiet_stdout: ctx.out.is_json(),
     };
     pipeline::terraform_apply(ctx, &env, &opts).await
 }
