@@ -320,3 +320,38 @@ fn a_passing_smoke_test_keeps_the_deploy() {
         .stderr(predicate::str::contains("smoke web: ok"))
         .stderr(predicate::str::is_match(r"deploy +ok").unwrap());
 }
+
+#[test]
+fn ci_deploys_what_the_rule_says_with_the_commit_as_tag() {
+    let p =
+        service_project("[[ci.rules]]\nbranch = \"main\"\nenv = \"local\"\naction = \"deploy\"\n");
+    let mut c = p.wharf();
+    for v in CI_VARS {
+        c.env_remove(v);
+    }
+    c.envs([
+        ("CIRCLECI", "true"),
+        ("CIRCLE_BRANCH", "main"),
+        ("CIRCLE_SHA1", "c0ffee1234567"),
+    ])
+    .args(["ci", "--timeout", "2m", "--output", "json"]);
+    let out = c.assert().success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["stages"][0]["stage"], "deploy");
+    assert_eq!(doc["stages"][0]["outcome"], "ok");
+    assert_eq!(doc["decision"]["tag"], "c0ffee1");
+    let td = aws_td(&p);
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][0]["value"],
+        "c0ffee1"
+    );
+}
+
+fn aws_td(p: &Project) -> serde_json::Value {
+    let arn = p.service("web")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    support::aws(&["ecs", "describe-task-definition", "--task-definition", &arn])["taskDefinition"]
+        .clone()
+}
