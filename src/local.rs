@@ -612,9 +612,11 @@ async fn wait_condition(
                 )));
             }
             Condition::Healthy if health == "healthy" => return Ok(()),
-            Condition::Healthy if health.is_empty() => return Err(Error::usage(format!(
+            Condition::Healthy if health.is_empty() => {
+                return Err(Error::usage(format!(
                 "a container depends on `{short}` being HEALTHY, but `{short}` has no healthCheck"
-            ))),
+            )))
+            }
             Condition::Healthy if status == "exited" => {
                 return Err(Error::failed(format!(
                     "container `{short}` exited before it became healthy"

@@ -178,7 +178,9 @@ pub fn validate_environment(
                 for w in crate::taskdef::warnings(&rendered.task_definition) {
                     warnings.push(format!("{}: {w}", rendered.file.display()));
                 }
-                for (container, name) in crate::secrets::suspicious_environment(&rendered.task_definition) {
+                for (container, name) in
+                    crate::secrets::suspicious_environment(&rendered.task_definition)
+                {
                     warnings.push(format!(
                         "{}: container `{container}` sets {name} in plain `environment`; if it is a secret, store it with `wharf secrets set {name}` and reference it with secret(\"{name}\") in `secrets`",
                         rendered.file.display()
