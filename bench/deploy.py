@@ -89,7 +89,7 @@ subnets = ["{SUBNET}"]
 
 
 def wharf(d, *args):
-    return [WHARF, "-f", f"{d}/wharf.toml", *args]
+    return [WHARF, "--file", f"{d}/wharf.toml", *args]
 
 
 def script_deploy(cluster, svc, tag):

@@ -35,7 +35,7 @@ pub struct GlobalArgs {
     #[arg(long, short = 'e', global = true, env = "WHARF_ENV")]
     pub env: Option<String>,
     /// Project file.
-    #[arg(long, short = 'f', global = true, default_value = crate::manifest::FILE_NAME, env = "WHARF_FILE")]
+    #[arg(long, global = true, default_value = crate::manifest::FILE_NAME, env = "WHARF_FILE")]
     pub file: PathBuf,
     /// AWS profile (overrides the environment's `profile`).
     #[arg(long, global = true)]

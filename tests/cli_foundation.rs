@@ -23,7 +23,7 @@ fn example() -> PathBuf {
 #[test]
 fn validate_accepts_the_example() {
     wharf()
-        .arg("-f")
+        .arg("--file")
         .arg(example())
         .arg("validate")
         .assert()
@@ -39,7 +39,7 @@ fn validate_accepts_the_example() {
 #[test]
 fn validate_json_lists_unresolved_names() {
     let out = wharf()
-        .arg("-f")
+        .arg("--file")
         .arg(example())
         .args(["validate", "--env", "prod", "--tag", "v1", "-o", "json"])
         .assert()
@@ -102,7 +102,7 @@ fn validate_warns_about_secret_looking_variables() {
 #[test]
 fn render_offline_prints_json() {
     let out = wharf()
-        .arg("-f")
+        .arg("--file")
         .arg(example())
         .args(["render", "web", "--env", "prod", "--tag", "v7", "--offline"])
         .assert()
@@ -121,13 +121,13 @@ fn render_offline_prints_json() {
 #[test]
 fn render_offline_without_tag_and_unknown_names() {
     wharf()
-        .arg("-f")
+        .arg("--file")
         .arg(example())
         .args(["render", "web", "--env", "local", "--offline"])
         .assert()
         .success(); // offline: the tag is a marker
     wharf()
-        .arg("-f")
+        .arg("--file")
         .arg(example())
         .args(["render", "wbe", "--env", "local", "--offline"])
         .assert()

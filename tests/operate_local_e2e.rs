@@ -50,7 +50,7 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
     let web = std::fs::read_to_string(dir.path().join("ecs/web.json"))
         .unwrap()
         .replace(
-            r#""command": ["httpd", "-f", "-v", "-p", "8080", "-h", "/www"]"#,
+            r#""command": ["sh", "-c", "echo \"web: serving /www on :8080 ($GREETING)\"; exec httpd -f -v -p 8080 -h /www"]"#,
             &format!(r#""command": ["sh", "-c", "echo greeting=$GREETING; test \"$API_KEY\" = local-secret-5d1e && echo secret resolved; exec httpd -f -v -p {port} -h /www"], "secrets": [{{"name": "API_KEY", "valueFrom": "{{{{ secret('API_KEY') }}}}"}}]"#),
         )
         .replace("\"containerPort\": 8080", &format!("\"containerPort\": {port}"));

@@ -10,7 +10,7 @@ pub struct Args {
     /// A service or job of wharf.toml.
     pub name: String,
     /// Keep printing new lines as they arrive (until Ctrl-C).
-    #[arg(long, short = 'F')]
+    #[arg(long, short = 'f')]
     pub follow: bool,
     /// Start this long ago (30s, 15m, 1h, 2d) or at this time (2024-05-01T10:00:00Z).
     #[arg(long, default_value = "1h")]
