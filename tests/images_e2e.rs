@@ -18,8 +18,7 @@ fn project(images: &str, extra: &str) -> Project {
          endpoint_url = \"{{endpoint}}\"\nregistry = \"{{registry}}\"\n{}\n{extra}",
         images.replace("REPO", &repo)
     );
-    let p = Project::new(&[("wharf.toml", &toml)]);
-    p
+    Project::new(&[("wharf.toml", &toml)])
 }
 
 fn context(p: &Project, dir: &str, dockerfile: &str) {

@@ -1,12 +1,12 @@
 //! `wharf promote --tag T --from E1 --to E2 [IMAGE...]`: give images already in ECR the tag the
 //! target environment deploys, without rebuilding; the digest is checked to stay the same.
 
+use super::build;
 use crate::cli::Context;
 use crate::error::Result;
+use crate::images;
 use crate::images::ecr::Ecr;
 use crate::images::promote::{promote, Side};
-use super::build;
-use crate::images;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -1,12 +1,12 @@
 //! `wharf push [--tag T] [IMAGE...]`: push built images to the environment's ECR registry,
 //! logging in with ECR's authorization token and skipping what the registry already holds.
 
+use super::build;
 use crate::cli::Context;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::images::ecr::Ecr;
 use crate::images::push::{push_images, PushItem, PushOptions};
-use super::build;
 use crate::images::{self, ImageRef};
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +55,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let mut items = Vec::new();
     match &compose {
         Some(file) => {
-            for (service, reference) in crate::images::build::compose_images(&engine, file, &tag).await? {
+            for (service, reference) in
+                crate::images::build::compose_images(&engine, file, &tag).await?
+            {
                 if !args.images.is_empty() && !args.images.contains(&service) {
                     continue;
                 }
