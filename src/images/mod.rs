@@ -562,7 +562,7 @@ mod tests {
             "{}",
             e.message
         );
-        assert!(e.message.contains("wharf.toml:3"), "{}", e.message);
+        assert!(e.message.contains("wharf.toml:4"), "{}", e.message);
     }
 
     #[test]
