@@ -9,8 +9,11 @@ cd "$ROOT"
 export CARGO_TARGET_DIR="${WHARF_RELEASE_TARGET:-$HOME/.cache/wharf/target-release}"
 scripts/testbed up >/dev/null
 eval "$(scripts/testbed env)"
-cargo build --release --quiet
-export WHARF_BIN="$CARGO_TARGET_DIR/release/wharf"
+# WHARF_BIN=path measures a binary already built.
+if [ -z "${WHARF_BIN:-}" ]; then
+    cargo build --release --quiet
+    export WHARF_BIN="$CARGO_TARGET_DIR/release/wharf"
+fi
 # fabfuel/ecs-deploy in a venv of its own (it pins its own boto3).
 BENCH_VENV="${WHARF_BENCH_VENV:-$HOME/.cache/wharf-bench-venv}"
 [ -x "$BENCH_VENV/bin/ecs" ] || { python3 -m venv "$BENCH_VENV" && "$BENCH_VENV/bin/pip" install -q ecs-deploy; }
