@@ -183,11 +183,11 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
     Ok(plans)
 }
 
-/// Checks that every parameter referenced with `secret()` exists; lists the missing ones.
-pub async fn check_secrets(conn: &Connected, plans: &[ServicePlan]) -> Result<()> {
-    let mut names: Vec<String> = plans
+/// Checks that every parameter referenced with `secret()` (by name, under `/<app>/<env>/`)
+/// exists; lists the missing ones.
+pub async fn check_secrets(conn: &Connected, secrets: &[String]) -> Result<()> {
+    let mut names: Vec<String> = secrets
         .iter()
-        .flat_map(|p| p.secrets.iter())
         .map(|s| {
             format!(
                 "/{}/{}/{}",

@@ -290,7 +290,7 @@ async fn prepare(conn: &Connected, target: &Target) -> Result<Prepared> {
                 &rendered.task_definition,
                 &format!("job `{name}`"),
             )?;
-            check_secrets(conn, &rendered.secrets).await?;
+            crate::deploy::check_secrets(conn, &rendered.secrets).await?;
             let arn = deploy::register(&conn.ecs, &rendered.task_definition).await?;
             Ok(Prepared {
                 arn,
@@ -318,7 +318,7 @@ async fn prepare(conn: &Connected, target: &Target) -> Result<Prepared> {
                     &rendered.task_definition,
                     &format!("service `{key}`"),
                 )?;
-                check_secrets(conn, &rendered.secrets).await?;
+                crate::deploy::check_secrets(conn, &rendered.secrets).await?;
                 let arn = deploy::register(&conn.ecs, &rendered.task_definition).await?;
                 return Ok(Prepared {
                     arn,
@@ -378,44 +378,6 @@ async fn prepare(conn: &Connected, target: &Target) -> Result<Prepared> {
             })
         }
     }
-}
-
-/// Checks that the parameters `secret()` referenced exist, and lists the missing ones.
-async fn check_secrets(conn: &Connected, names: &[String]) -> Result<()> {
-    let paths: Vec<String> = names
-        .iter()
-        .map(|n| {
-            format!(
-                "/{}/{}/{}",
-                conn.manifest.app(),
-                conn.env_name,
-                n.trim_start_matches('/')
-            )
-        })
-        .collect();
-    let mut missing = Vec::new();
-    for chunk in paths.chunks(10) {
-        let out = conn
-            .clients
-            .ssm
-            .get_parameters()
-            .set_names(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(|e| crate::aws::error("ssm:GetParameters", e))?;
-        missing.extend(out.invalid_parameters().iter().cloned());
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "secrets referenced by the task definition do not exist in SSM: {}",
-        missing.join(", ")
-    ))
-    .with_hint(format!(
-        "create them with `wharf secrets set NAME --env {}`",
-        conn.env_name
-    )))
 }
 
 /// Starts the task, streams its logs, waits for it to stop and returns the exit code.

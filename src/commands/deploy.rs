@@ -41,7 +41,11 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     if args.dry_run {
         return print_plan(ctx, &plans);
     }
-    deploy::check_secrets(&conn, &plans).await?;
+    let secrets: Vec<String> = plans
+        .iter()
+        .flat_map(|p| p.secrets.iter().cloned())
+        .collect();
+    deploy::check_secrets(&conn, &secrets).await?;
     if plans.iter().all(|p| p.action() == Action::Unchanged) {
         ctx.out.status("nothing to deploy: every service already runs its rendered task definition; no revision registered");
         let results: Vec<deploy::ServiceResult> = plans
