@@ -502,6 +502,69 @@ pub async fn handle_failure(
     }
 }
 
+/// Runs `work` under the environment's deploy lock, which is released on every path (success,
+/// failure, error, Ctrl-C), then reports the results and returns the exit code. `work` gets the
+/// Ctrl-C signal, installed before the lock is taken.
+pub async fn under_lock<F, Fut>(
+    conn: &Connected,
+    ctx: &Context,
+    action: &str,
+    timeout: Duration,
+    work: F,
+) -> Result<i32>
+where
+    F: FnOnce(tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<ServiceResult>>>,
+{
+    let signal = interrupt_signal();
+    let lock = crate::lock::DeployLock::acquire(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+        action,
+        timeout * 2 + Duration::from_secs(600),
+    )
+    .await?;
+    let result = work(signal).await;
+    let released = lock.release().await;
+    let results = result?;
+    released?;
+    report(ctx, &results);
+    Ok(exit_code(&results))
+}
+
+/// Watches rollouts wharf started outside a deploy plan (redeploy, rollback, wait) to their end
+/// with the deploy's outcome rules; failures are diagnosed, and wharf leaves rolling back to ECS.
+pub async fn watch_started(
+    conn: &Connected,
+    ctx: &Context,
+    targets: Vec<Target>,
+    since: f64,
+    timeout: Duration,
+    view: &mut View,
+    signal: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<ServiceResult>> {
+    let opts = WatchOptions {
+        timeout,
+        no_wait: false,
+        no_rollback: true,
+    };
+    let outcomes = watch_or_interrupt(conn, targets, since, timeout, view, signal).await?;
+    let no_docs = std::collections::HashMap::new();
+    let no_previous = std::collections::HashMap::new();
+    settle(
+        conn,
+        ctx,
+        outcomes,
+        &no_docs,
+        &no_previous,
+        &opts,
+        view,
+        signal,
+    )
+    .await
+}
+
 /// Exit code for a set of results: 1 when anything failed, else 4 when anything timed out.
 pub fn exit_code(results: &[ServiceResult]) -> i32 {
     if results

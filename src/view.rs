@@ -98,6 +98,12 @@ struct Live {
 }
 
 impl View {
+    /// The view for how wharf prints: live on a terminal (not with `--output json`), every event
+    /// with `-v`.
+    pub fn for_output(out: &crate::output::Output) -> View {
+        View::new(out.interactive && !out.is_json(), out.verbosity > 0)
+    }
+
     /// A live table when `interactive`, timestamped lines otherwise.
     pub fn new(interactive: bool, verbose: bool) -> View {
         let live = interactive.then(|| Live {

@@ -7,7 +7,6 @@ use crate::cli::Context;
 use crate::deploy::{self, Connected, WatchOptions};
 use crate::diff;
 use crate::error::Result;
-use crate::lock::DeployLock;
 use crate::normalize;
 use crate::plan::Action;
 
@@ -69,26 +68,16 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         return Ok(0);
     }
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Deploy")?;
-    let signal = deploy::interrupt_signal();
-    let lock = DeployLock::acquire(
-        &conn.clients.ssm,
-        conn.manifest.app(),
-        &conn.env_name,
-        "deploy",
-        args.timeout * 2 + Duration::from_secs(600),
-    )
-    .await?;
     let opts = WatchOptions {
         timeout: args.timeout,
         no_wait: args.no_wait,
         no_rollback: args.no_rollback,
     };
-    let result = deploy::execute(&conn, ctx, plans, &opts, &signal).await;
-    let released = lock.release().await;
-    let results = result?;
-    released?;
-    deploy::report(ctx, &results);
-    Ok(deploy::exit_code(&results))
+    let conn = &conn;
+    deploy::under_lock(conn, ctx, "deploy", args.timeout, |signal| async move {
+        deploy::execute(conn, ctx, plans, &opts, &signal).await
+    })
+    .await
 }
 
 fn print_plan(ctx: &Context, plans: &[crate::plan::ServicePlan]) -> Result<i32> {

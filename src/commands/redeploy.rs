@@ -1,15 +1,13 @@
 //! `wharf redeploy --env E [SERVICE...]`: force a new deployment of the named services (all when
 //! none are named) with the revision they run, and watch it like a deploy.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::cli::Context;
-use crate::deploy::{self, Connected, WatchOptions};
+use crate::deploy::{self, Connected};
 use crate::error::Result;
-use crate::lock::DeployLock;
 use crate::rollout::Target;
 use crate::view::View;
 
@@ -32,16 +30,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let conn = Connected::open(ctx, None, &[]).await?;
     let names = conn.service_names(&keys)?;
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Redeploy")?;
-    let signal = deploy::interrupt_signal();
-    let lock = DeployLock::acquire(
-        &conn.clients.ssm,
-        conn.manifest.app(),
-        &conn.env_name,
-        "redeploy",
-        args.timeout * 2 + Duration::from_secs(600),
-    )
-    .await?;
-    let result = async {
+    let conn = &conn;
+    deploy::under_lock(conn, ctx, "redeploy", args.timeout, |signal| async move {
         let since = deploy::epoch_now();
         let updates = futures::future::try_join_all(names.iter().map(|name| {
             let request =
@@ -63,10 +53,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 }
             })
             .collect();
-        let mut view = View::new(
-            ctx.out.interactive && !ctx.out.is_json(),
-            ctx.out.verbosity > 0,
-        );
+        let mut view = View::for_output(&ctx.out);
         for t in &targets {
             view.note(&format!(
                 "{}: new deployment of {}",
@@ -77,30 +64,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         if args.no_wait {
             return Ok(Vec::new());
         }
-        let opts = WatchOptions {
-            timeout: args.timeout,
-            no_wait: false,
-            no_rollback: true,
-        };
-        let outcomes =
-            deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal)
-                .await?;
-        deploy::settle(
-            &conn,
-            ctx,
-            outcomes,
-            &HashMap::new(),
-            &HashMap::new(),
-            &opts,
-            &mut view,
-            &signal,
-        )
-        .await
-    }
-    .await;
-    let released = lock.release().await;
-    let results = result?;
-    released?;
-    deploy::report(ctx, &results);
-    Ok(deploy::exit_code(&results))
+        deploy::watch_started(conn, ctx, targets, since, args.timeout, &mut view, &signal).await
+    })
+    .await
 }

@@ -1,17 +1,15 @@
 //! `wharf rollback --env E [SERVICE...] [--to REVISION]`: put services back on the previous (or
 //! given) revision of their task definition family, and watch.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::aws::ecs::Described;
 use crate::cli::Context;
-use crate::deploy::{self, Connected, WatchOptions};
+use crate::deploy::{self, Connected};
 use crate::ecs::{family_of, family_revision, revision_of};
 use crate::error::{Error, Result};
-use crate::lock::DeployLock;
 use crate::rollout::Target;
 use crate::view::View;
 
@@ -77,21 +75,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         moves.push((s.service_name.clone(), current, to));
     }
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Roll back")?;
-    let signal = deploy::interrupt_signal();
-    let lock = DeployLock::acquire(
-        &conn.clients.ssm,
-        conn.manifest.app(),
-        &conn.env_name,
-        "rollback",
-        args.timeout * 2 + Duration::from_secs(600),
-    )
-    .await?;
-    let result = async {
+    let conn = &conn;
+    deploy::under_lock(conn, ctx, "rollback", args.timeout, |signal| async move {
         let since = deploy::epoch_now();
-        let mut view = View::new(
-            ctx.out.interactive && !ctx.out.is_json(),
-            ctx.out.verbosity > 0,
-        );
+        let mut view = View::for_output(&ctx.out);
         let mut targets = Vec::new();
         for (name, from, to) in &moves {
             let s = conn
@@ -118,30 +105,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         if args.no_wait {
             return Ok(Vec::new());
         }
-        let opts = WatchOptions {
-            timeout: args.timeout,
-            no_wait: false,
-            no_rollback: true,
-        };
-        let outcomes =
-            deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal)
-                .await?;
-        deploy::settle(
-            &conn,
-            ctx,
-            outcomes,
-            &HashMap::new(),
-            &HashMap::new(),
-            &opts,
-            &mut view,
-            &signal,
-        )
-        .await
-    }
-    .await;
-    let released = lock.release().await;
-    let results = result?;
-    released?;
-    deploy::report(ctx, &results);
-    Ok(deploy::exit_code(&results))
+        deploy::watch_started(conn, ctx, targets, since, args.timeout, &mut view, &signal).await
+    })
+    .await
 }

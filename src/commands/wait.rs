@@ -1,12 +1,11 @@
 //! `wharf wait --env E [SERVICE...]`: attach to the rollouts in progress and watch them to their
 //! end, with the same outcome rules and exit codes as a deploy.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::aws::ecs::Described;
 use crate::cli::Context;
-use crate::deploy::{self, Connected, ServiceResult, WatchOptions};
+use crate::deploy::{self, Connected, ServiceResult};
 use crate::error::Result;
 use crate::rollout::Target;
 use crate::view::View;
@@ -52,31 +51,11 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         }
     }
     let signal = deploy::interrupt_signal();
-    let mut view = View::new(
-        ctx.out.interactive && !ctx.out.is_json(),
-        ctx.out.verbosity > 0,
-    );
-    let opts = WatchOptions {
-        timeout: args.timeout,
-        no_wait: false,
-        no_rollback: true,
-    };
+    let mut view = View::for_output(&ctx.out);
     // Events from the last 10 minutes give context for a rollout already under way.
     let since = deploy::epoch_now() - 600.0;
-    let outcomes =
-        deploy::watch_or_interrupt(&conn, targets, since, args.timeout, &mut view, &signal).await?;
     results.extend(
-        deploy::settle(
-            &conn,
-            ctx,
-            outcomes,
-            &HashMap::new(),
-            &HashMap::new(),
-            &opts,
-            &mut view,
-            &signal,
-        )
-        .await?,
+        deploy::watch_started(&conn, ctx, targets, since, args.timeout, &mut view, &signal).await?,
     );
     deploy::report(ctx, &results);
     Ok(deploy::exit_code(&results))
