@@ -90,6 +90,27 @@ impl ServicePlan {
         doc
     }
 
+    /// The unified diff of the task definition this plan registers against the family's newest
+    /// revision (empty when it reuses one), both in canonical form.
+    pub fn task_definition_diff(&self, color: bool) -> String {
+        if !self.registers() {
+            return String::new();
+        }
+        let old = self
+            .latest
+            .as_ref()
+            .map(|l| crate::diff::pretty(&normalize::task_definition(l)))
+            .unwrap_or_default();
+        let new = crate::diff::pretty(&normalize::task_definition(&self.rendered));
+        let old_name = self
+            .latest
+            .as_ref()
+            .and_then(|l| l["taskDefinitionArn"].as_str())
+            .map(|a| format!("live {}", family_revision(a)))
+            .unwrap_or_else(|| "(none)".into());
+        crate::diff::unified(&old, &new, &old_name, "rendered", color)
+    }
+
     /// One line for the plan listing.
     pub fn summary(&self) -> String {
         let revision = match (&self.reuse, &self.latest) {

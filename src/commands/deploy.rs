@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use crate::cli::Context;
 use crate::deploy::{self, Connected, WatchOptions};
-use crate::diff;
 use crate::error::Result;
-use crate::normalize;
 use crate::plan::Action;
 
 #[derive(Debug, clap::Args)]
@@ -103,23 +101,8 @@ fn print_plan(ctx: &Context, plans: &[crate::plan::ServicePlan]) -> Result<i32> 
     for p in plans {
         println!("  {}", p.summary());
     }
-    for p in plans.iter().filter(|p| p.registers()) {
-        let old = p
-            .latest
-            .as_ref()
-            .map(|l| diff::pretty(&normalize::task_definition(l)))
-            .unwrap_or_default();
-        let new = diff::pretty(&normalize::task_definition(&p.rendered));
-        let old_name = p
-            .latest
-            .as_ref()
-            .and_then(|l| l["taskDefinitionArn"].as_str())
-            .map(|a| format!("live {}", crate::ecs::family_revision(a)))
-            .unwrap_or_else(|| "(none)".into());
-        print!(
-            "{}",
-            diff::unified(&old, &new, &old_name, "rendered", ctx.out.color)
-        );
+    for p in plans.iter() {
+        print!("{}", p.task_definition_diff(ctx.out.color));
     }
     Ok(0)
 }

@@ -4,7 +4,7 @@
 use crate::cli::Context;
 use crate::deploy::{self, Connected};
 use crate::error::Result;
-use crate::{diff, normalize, pipeline};
+use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,23 +48,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     for p in &plans {
         println!("  {}", p.summary());
     }
-    for p in plans.iter().filter(|p| p.registers()) {
-        let old = p
-            .latest
-            .as_ref()
-            .map(|l| diff::pretty(&normalize::task_definition(l)))
-            .unwrap_or_default();
-        let new = diff::pretty(&normalize::task_definition(&p.rendered));
-        let old_name = p
-            .latest
-            .as_ref()
-            .and_then(|l| l["taskDefinitionArn"].as_str())
-            .map(|a| format!("live {}", crate::ecs::family_revision(a)))
-            .unwrap_or_else(|| "(none)".into());
-        print!(
-            "{}",
-            diff::unified(&old, &new, &old_name, "rendered", ctx.out.color)
-        );
+    for p in plans.iter() {
+        print!("{}", p.task_definition_diff(ctx.out.color));
     }
     Ok(0)
 }
