@@ -180,7 +180,48 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
             live,
         ));
     }
+    if plans.iter().any(|p| p.config.is_some()) {
+        let s3 = conn.clients.s3();
+        let changes = futures::future::try_join_all(plans.iter().map(|p| {
+            let s3 = &s3;
+            async move {
+                match &p.config {
+                    Some(c) => crate::config_files::diff(s3, &p.key, &c.prepared)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        }))
+        .await?;
+        for (plan, changes) in plans.iter_mut().zip(changes) {
+            if let (Some(config), Some(changes)) = (plan.config.as_mut(), changes) {
+                config.changes = changes;
+            }
+        }
+    }
     Ok(plans)
+}
+
+/// Uploads and deletes the config files of `plans` that differ from their bucket, before any
+/// of them registers a task definition that carries the new hash.
+async fn sync_config(conn: &Connected, plans: &[ServicePlan], view: &mut View) -> Result<()> {
+    let pending: Vec<&ServicePlan> = plans.iter().filter(|p| p.config_pending()).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let s3 = conn.clients.s3();
+    for plan in pending {
+        let config = plan.config.as_ref().expect("pending config");
+        crate::config_files::apply(&s3, &config.prepared, &config.changes).await?;
+        view.note(&format!(
+            "{}: config {}: {}",
+            plan.key,
+            config.prepared.uri(),
+            config.changes.summary(true)
+        ));
+    }
+    Ok(())
 }
 
 /// Checks that every parameter referenced with `secret()` (by name, under `/<app>/<env>/`)
@@ -690,6 +731,7 @@ pub async fn execute(
         } else {
             wave
         };
+        sync_config(conn, &wave, &mut view).await?;
         let since = epoch_now();
         let started = Instant::now();
         let applied: Vec<Result<Applied>> = {

@@ -17,6 +17,7 @@
 pub mod aws;
 pub mod cli;
 pub mod commands;
+pub mod config_files;
 pub mod deploy;
 pub mod diag;
 pub mod diagnose;

@@ -223,6 +223,22 @@ pub struct Service {
     pub vars: BTreeMap<String, toml::Value>,
     /// Smoke test after a deploy (`wharf ci`, `wharf all`).
     pub smoke: Option<Smoke>,
+    /// Config files synced to S3 on deploy (docs/operate.md).
+    pub config: Option<ConfigFiles>,
+}
+
+/// `[services.NAME.config]`: a folder of config files that deploy keeps in S3 under
+/// `s3://BUCKET/<app>/<env>/<service>/`, with their hash as `WHARF_CONFIG_HASH` in every
+/// container, so a change of files alone rolls the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFiles {
+    /// The folder, relative to the project folder.
+    pub dir: Spanned<String>,
+    /// Bucket name (template, for example `{{ tf.config_bucket }}`).
+    pub bucket: Spanned<String>,
+    /// Key prefix (template); default `<app>/<env>/<service>`.
+    pub prefix: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -753,6 +769,15 @@ impl Manifest {
                 errors.push(self.error_at(
                     td.span(),
                     &format!("task definition file {} does not exist", path.display()),
+                ));
+            }
+        }
+        for config in self.doc.services.values().filter_map(|s| s.config.as_ref()) {
+            let dir = self.resolve_path(config.dir.get_ref());
+            if !dir.is_dir() {
+                errors.push(self.error_at(
+                    config.dir.span(),
+                    &format!("config folder {} does not exist", dir.display()),
                 ));
             }
         }

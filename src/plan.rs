@@ -42,11 +42,26 @@ pub struct ServicePlan {
     /// Top-level settings whose live value differs.
     pub setting_changes: Vec<String>,
     pub depends_on: Vec<String>,
+    /// Config files to sync before registering (`[services.NAME.config]`).
+    pub config: Option<ConfigSync>,
+}
+
+/// A service's config files and what syncing them changes in the bucket
+/// (filled in by [`crate::deploy::build_plan`], which reads the bucket).
+#[derive(Debug, Clone)]
+pub struct ConfigSync {
+    pub prepared: crate::config_files::Prepared,
+    pub changes: crate::config_files::Changes,
 }
 
 impl ServicePlan {
     pub fn registers(&self) -> bool {
         self.reuse.is_none()
+    }
+
+    /// Whether the bucket's config files differ from the folder's.
+    pub fn config_pending(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| !c.changes.is_empty())
     }
 
     pub fn action(&self) -> Action {
@@ -128,7 +143,15 @@ impl ServicePlan {
             Action::Update => format!("update service ({})", self.setting_changes.join(", ")),
             Action::Unchanged => "unchanged".to_string(),
         };
-        format!("{:<24} {:<28} {action}", self.key, revision)
+        let config = match &self.config {
+            Some(c) if !c.changes.is_empty() => format!(
+                "; config {}: {}",
+                c.prepared.uri(),
+                c.changes.summary(false)
+            ),
+            _ => String::new(),
+        };
+        format!("{:<24} {:<28} {action}{config}", self.key, revision)
     }
 }
 
@@ -360,6 +383,10 @@ pub fn plan_service(
         .as_ref()
         .map(|(_, raw)| setting_changes(&settings, raw))
         .unwrap_or_default();
+    let config = rendered.config.map(|prepared| ConfigSync {
+        prepared,
+        changes: Default::default(),
+    });
     let (live, live_raw) = match live {
         Some((s, raw)) => (Some(s), Some(raw)),
         None => (None, None),
@@ -381,6 +408,7 @@ pub fn plan_service(
             .iter()
             .map(|d| d.get_ref().clone())
             .collect(),
+        config,
     }
 }
 
@@ -432,6 +460,7 @@ mod tests {
             settings: json!({"launchType": "FARGATE", "tags": [], "desiredCount": 2}),
             setting_changes: vec![],
             depends_on: vec![],
+            config: None,
         };
         assert_eq!(
             plan.update_request("c", "arn:td/web:2"),

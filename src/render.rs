@@ -2,7 +2,8 @@
 //!
 //! Templates use Jinja syntax (minijinja) with strict undefined behaviour: a name that does not
 //! exist is an error naming the file, line and name, never an empty string. Templates see
-//! `app`, `env`, `tag`, `service` or `job`, `region`, `account`, `vars.*`, `tf.*`, and the
+//! `app`, `env`, `tag`, `service` or `job`, `region`, `account`, `vars.*`, `tf.*`, `config.*` (a
+//! service with config files), and the
 //! functions `image(name)`, `secret(name)`, `ssm(path)` and `env_var(name, default)`.
 //!
 //! Rendering is pure over [`Inputs`]: values that come from AWS (Terraform outputs, SSM values,
@@ -83,6 +84,8 @@ pub struct Rendered {
     pub unresolved: Vec<String>,
     /// Names passed to `secret()`.
     pub secrets: Vec<String>,
+    /// The service's config files (`[services.NAME.config]`), whose hash is in every container.
+    pub config: Option<crate::config_files::Prepared>,
 }
 
 const MARKER_OPEN: &str = "⟨unresolved:";
@@ -109,7 +112,16 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
             &format!("cannot read task definition {}: {e}", file.display()),
         )
     })?;
+    let config = match unit {
+        Unit::Service(key) => crate::config_files::prepare(inputs, key)?,
+        Unit::Job(_) => None,
+    };
     let state = State::new(inputs, Some(unit), effective.vars.clone())?;
+    if let Some(c) = &config {
+        if let Ok(mut slot) = state.config.lock() {
+            *slot = Some(c.template_value());
+        }
+    }
     let text = render_template(inputs, &state, &file, &source)?;
     state.scan(&text);
     let text = quote_bare_markers(&text);
@@ -134,6 +146,9 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
     })?;
     let wrapped = parsed.get("taskDefinition").is_some();
     let mut task_definition = crate::taskdef::strip_read_only(parsed);
+    if let Some(c) = &config {
+        crate::config_files::inject_hash(&mut task_definition, &c.files.hash);
+    }
     let mut overridden: Vec<(&str, &Spanned<String>)> = Vec::new();
     if let Some(obj) = task_definition.as_object_mut() {
         for (field, value) in [("cpu", effective.cpu), ("memory", effective.memory)] {
@@ -195,6 +210,7 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
         task_definition,
         unresolved,
         secrets,
+        config,
     })
 }
 
@@ -313,6 +329,8 @@ struct State {
     images: BTreeMap<String, String>,
     unit: Option<(UnitKind, String)>,
     vars: Map<String, serde_json::Value>,
+    /// `config` for a service with config files: bucket, prefix, uri, hash.
+    config: Mutex<Option<serde_json::Value>>,
     tf: Option<Map<String, serde_json::Value>>,
     offline: bool,
     unresolved: Mutex<Vec<String>>,
@@ -357,6 +375,7 @@ impl State {
             secrets: Mutex::default(),
             ssm_wanted: Mutex::default(),
             ssm_values: Mutex::default(),
+            config: Mutex::default(),
         }))
     }
 
@@ -414,6 +433,9 @@ impl State {
             None => {}
         }
         env.add_global("vars", Value::from_serialize(&self.vars));
+        if let Some(config) = self.config.lock().ok().and_then(|c| c.clone()) {
+            env.add_global("config", Value::from_serialize(&config));
+        }
         env.add_global(
             "tf",
             Value::from_object(TfOutputs {

@@ -460,12 +460,7 @@ pub async fn outputs_from_state_location(
             .with_hint("without a `terraform` binary, wharf reads outputs from the state: apply first, or set [terraform] state = \"s3://BUCKET/KEY\" for an S3 backend")
         })?,
         StateLocation::S3 { bucket, key } => {
-            let mut config = aws_sdk_s3::config::Builder::from(sdk);
-            if sdk.endpoint_url().is_some() {
-                // Custom endpoints (the local test bed, S3-compatible stores) want path-style URLs.
-                config = config.force_path_style(true);
-            }
-            let s3 = aws_sdk_s3::Client::from_conf(config.build());
+            let s3 = crate::aws::s3_client(sdk);
             let object = s3
                 .get_object()
                 .bucket(bucket)

@@ -64,6 +64,11 @@ impl Clients {
         })
     }
 
+    /// An S3 client (built on demand: most commands never touch S3).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client(&self.config)
+    }
+
     /// The account the credentials belong to (STS GetCallerIdentity).
     pub async fn account(&self) -> Result<String> {
         let who = self
@@ -91,6 +96,16 @@ impl Clients {
         }
         Ok(())
     }
+}
+
+/// An S3 client for `config`; custom endpoints (the local test bed, S3-compatible stores) get
+/// path-style URLs.
+pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let mut builder = aws_sdk_s3::config::Builder::from(config);
+    if config.endpoint_url().is_some() {
+        builder = builder.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
 }
 
 /// One readable line for an AWS SDK error from `operation` (for example `ecs:DescribeServices`).

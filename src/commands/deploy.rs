@@ -43,7 +43,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         .flat_map(|p| p.secrets.iter().cloned())
         .collect();
     deploy::check_secrets(&conn, &secrets).await?;
-    if plans.iter().all(|p| p.action() == Action::Unchanged) {
+    if plans
+        .iter()
+        .all(|p| p.action() == Action::Unchanged && !p.config_pending())
+    {
         ctx.out.status("nothing to deploy: every service already runs its rendered task definition; no revision registered");
         let results: Vec<deploy::ServiceResult> = plans
             .iter()
@@ -91,6 +94,13 @@ fn print_plan(ctx: &Context, plans: &[crate::plan::ServicePlan]) -> Result<i32> 
                     "setting_changes": p.setting_changes,
                     "task_definition": p.rendered,
                     "settings": p.settings,
+                    "config": p.config.as_ref().map(|c| serde_json::json!({
+                        "uri": c.prepared.uri(),
+                        "hash": c.prepared.files.hash,
+                        "upload": c.changes.upload,
+                        "delete": c.changes.delete,
+                        "unchanged": c.changes.unchanged,
+                    })),
                 })
             })
             .collect();
