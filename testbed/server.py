@@ -6,7 +6,8 @@ Adds, in front of moto's WSGI app:
   * a request log (one line per AWS API request) in $WHARF_TESTBED_DIR/requests.log
   * fault injection (POST /_testbed/faults)
   * control endpoints under /_testbed/ (health, config, requests, deployments, faults)
-and installs the ECS lifecycle extension and the ECR registry patches.
+and installs the ECS lifecycle extension, the ECR registry patches and the CloudWatch Logs
+read paths (logs_ext).
 """
 import argparse
 import io
@@ -21,7 +22,7 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs
 
-from . import config, ecr_ext, ecs_ext, engine, exec_ext
+from . import config, ecr_ext, ecs_ext, engine, exec_ext, logs_ext
 
 STATE_DIR = os.environ.get("WHARF_TESTBED_DIR", os.path.expanduser("~/.cache/wharf-testbed"))
 REQUEST_LOG = os.path.join(STATE_DIR, "requests.log")
@@ -220,6 +221,7 @@ def main(argv=None):
     ecr_ext.install_image_sync()
     ecs_ext.install(eng)
     exec_ext.install()
+    logs_ext.install()
     app = Middleware(DomainDispatcherApplication(create_backend_app))
 
     class QuietHandler(WSGIRequestHandler):
