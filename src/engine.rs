@@ -44,6 +44,8 @@ pub struct Engine {
     pub kind: EngineKind,
     /// `docker buildx` is installed: builds go through BuildKit.
     pub buildx: bool,
+    /// The engine's API socket, for probing and inspecting without a CLI process (docker only).
+    socket: Option<crate::docker_socket::DockerSocket>,
     /// A private client configuration folder (docker `--config`, podman `--authfile`) holding the
     /// registry logins of this run only; removed when the run ends.
     auth: Option<Arc<tempfile::TempDir>>,
@@ -74,6 +76,24 @@ pub struct LocalImage {
     pub repo_digests: Vec<String>,
 }
 
+impl LocalImage {
+    /// From the engine's inspect document (the CLI's `{{json .}}` or the API's answer).
+    fn from_inspect(doc: &serde_json::Value) -> LocalImage {
+        LocalImage {
+            id: doc["Id"].as_str().unwrap_or_default().to_string(),
+            size: doc["Size"].as_u64().unwrap_or(0),
+            repo_digests: doc["RepoDigests"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// A command's output lines, kept for an error report (and echoed with `-v`).
 #[derive(Debug, Default)]
 pub struct Transcript {
@@ -101,13 +121,24 @@ impl Engine {
         };
         let mut tried = Vec::new();
         for kind in candidates {
+            if kind == EngineKind::Docker && on_path("docker") {
+                if let Some(socket) = crate::docker_socket::DockerSocket::locate() {
+                    if socket.ping().await.is_ok() {
+                        return Ok(Engine {
+                            kind,
+                            buildx: false,
+                            socket: Some(socket),
+                            auth: None,
+                        });
+                    }
+                }
+            }
             match probe(kind).await {
                 Ok(()) => {
-                    let buildx = kind == EngineKind::Docker
-                        && answers("docker", &["buildx", "version"]).await;
                     return Ok(Engine {
                         kind,
-                        buildx,
+                        buildx: false,
+                        socket: None,
                         auth: None,
                     });
                 }
@@ -121,6 +152,14 @@ impl Engine {
         .with_hint(
             "install Docker or podman (or start the Docker engine), or pick one with --engine",
         ))
+    }
+
+    /// [`Engine::detect`], and whether `docker buildx` is installed (only builds need to know).
+    pub async fn detect_for_build(preferred: Option<EngineKind>) -> Result<Engine> {
+        let mut engine = Engine::detect(preferred).await?;
+        engine.buildx =
+            engine.kind == EngineKind::Docker && answers("docker", &["buildx", "version"]).await;
+        Ok(engine)
     }
 
     pub fn program(&self) -> &'static str {
@@ -226,6 +265,10 @@ impl Engine {
 
     /// The local image `reference`, or None when the engine does not have it.
     pub async fn inspect(&self, reference: &str) -> Result<Option<LocalImage>> {
+        if let Some(socket) = &self.socket {
+            let doc = socket.inspect(reference).await.map_err(Error::failed)?;
+            return Ok(doc.map(|d| LocalImage::from_inspect(&d)));
+        }
         let out = self
             .command(&["image", "inspect", "--format", "{{json .}}", reference])
             .output()
@@ -240,18 +283,7 @@ impl Engine {
                 self.program()
             ))
         })?;
-        Ok(Some(LocalImage {
-            id: doc["Id"].as_str().unwrap_or_default().to_string(),
-            size: doc["Size"].as_u64().unwrap_or(0),
-            repo_digests: doc["RepoDigests"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        }))
+        Ok(Some(LocalImage::from_inspect(&doc)))
     }
 
     /// Logs in to `registry` with `password` given on standard input.
@@ -455,6 +487,17 @@ async fn answers(program: &str, args: &[&str]) -> bool {
     matches!(tokio::time::timeout(PROBE_TIMEOUT, run).await, Ok(Ok(s)) if s.success())
 }
 
+/// Whether `program` is an executable file in a folder of PATH (without running it).
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
 /// Whether the engine is installed and, for docker, whether its engine answers.
 async fn probe(kind: EngineKind) -> std::result::Result<(), String> {
     let program = kind.program();
@@ -527,6 +570,7 @@ mod tests {
         Engine {
             kind: EngineKind::Docker,
             buildx,
+            socket: None,
             auth: None,
         }
     }

@@ -22,6 +22,7 @@ pub mod deploy;
 pub mod diag;
 pub mod diagnose;
 pub mod diff;
+pub mod docker_socket;
 pub mod ecs;
 pub mod engine;
 pub mod error;

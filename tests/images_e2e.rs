@@ -431,3 +431,58 @@ fn wrong_registry_credentials_are_an_aws_error() {
         .stderr(predicate::str::contains("rejected the credentials"))
         .stderr(predicate::str::contains("another-password").not());
 }
+
+/// A re-push of unchanged images with a cached ECR login asks AWS nothing: it succeeds against an
+/// environment whose AWS endpoint is closed. A cached login the registry refuses is forgotten, and
+/// the next push logs in afresh.
+#[test]
+fn unchanged_re_push_with_a_cached_login_needs_no_aws_call() {
+    // Same registry as `local`, but nothing listens at its AWS endpoint (port 9, discard).
+    let p = project(
+        "[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
+        "[environments.offline]\nregion = \"us-east-1\"\naccount = \"123456789012\"\n\
+         endpoint_url = \"http://127.0.0.1:9\"\nregistry = \"{registry}\"\n",
+    );
+    context(&p, "app", DOCKERFILE);
+    let cache = tempfile::tempdir().unwrap();
+    let wharf = |env: &str, extra: &[&str]| {
+        let mut cmd = p.wharf();
+        cmd.env("XDG_CACHE_HOME", cache.path())
+            .args(["push", "--env", env, "--tag", "c1"])
+            .args(extra);
+        cmd.assert()
+    };
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", "c1"])
+        .assert()
+        .success();
+
+    // Without a cached login, the closed endpoint is an AWS error (exit 3).
+    wharf("offline", &[]).code(3);
+    wharf("local", &["--create-repositories"]).success();
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("wharf/ecr-logins"))
+        .expect("the login was cached")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&files[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "only the owner may read the token");
+
+    wharf("offline", &[])
+        .success()
+        .stderr(predicate::str::contains("already holds"))
+        .stdout(predicate::str::contains("skipped"));
+
+    // A login the registry refuses: forgotten, then the full path runs (and fails here, as the
+    // endpoint is closed); the next push with AWS at hand logs in afresh and caches again.
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let token = format!("{}-auth-token", support::ACCOUNT);
+    std::fs::write(&files[0], text.replace(&token, "not-the-token")).unwrap();
+    wharf("offline", &[]).code(3);
+    assert!(!files[0].exists(), "the refused login was forgotten");
+    wharf("local", &[])
+        .success()
+        .stdout(predicate::str::contains("skipped"));
+    assert!(files[0].exists());
+}

@@ -46,7 +46,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         images::build_waves(&manifest, &args.images)?;
     }
     let engine =
-        Engine::detect(images::preferred_engine(&manifest, args.engine.as_deref())?).await?;
+        Engine::detect_for_build(images::preferred_engine(&manifest, args.engine.as_deref())?)
+            .await?;
     ctx.out.verbose(format!(
         "engine: {}{}",
         engine.program(),

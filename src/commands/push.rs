@@ -6,7 +6,8 @@ use crate::cli::Context;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::images::ecr::Ecr;
-use crate::images::push::{push_images, PushItem, PushOptions};
+use crate::images::ecr::LoginCache;
+use crate::images::push::{all_held, push_images, PushItem, PushOptions};
 use crate::images::{self, ImageRef};
 
 #[derive(Debug, clap::Args)]
@@ -41,16 +42,9 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let env = images::choose_env(&manifest, ctx.global.env.as_deref())?;
     let engine =
         Engine::detect(images::preferred_engine(&manifest, args.engine.as_deref())?).await?;
-    let (target, clients) = match &env {
-        Some(env) => {
-            let environment = manifest.environment(env)?;
-            let clients = crate::aws::Clients::connect(environment, &ctx.global).await?;
-            (
-                Some(build::target_for(ctx, &manifest, env).await?),
-                Some(clients),
-            )
-        }
-        None => (None, None),
+    let target = match &env {
+        Some(env) => Some(build::target_for(ctx, &manifest, env).await?),
+        None => None,
     };
     let mut items = Vec::new();
     match &compose {
@@ -97,6 +91,32 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             }
         }
     }
+    // Unchanged images with a cached ECR login: done without asking AWS anything.
+    let login_cache = match (&env, &target) {
+        (Some(env), Some(target)) => {
+            let profile = ctx
+                .global
+                .profile
+                .clone()
+                .or_else(|| manifest.environment(env).ok()?.profile.clone())
+                .or_else(|| std::env::var("AWS_PROFILE").ok());
+            LoginCache::for_registry(&target.registry, profile.as_deref())
+        }
+        _ => None,
+    };
+    if let Some(cache) = &login_cache {
+        if let Some(pushed) = all_held(&items, &engine, cache, &ctx.out).await {
+            print_pushed(ctx, &tag, &pushed);
+            return Ok(0);
+        }
+    }
+    let clients = match &env {
+        Some(env) => {
+            let environment = manifest.environment(env)?;
+            Some(crate::aws::Clients::connect(environment, &ctx.global).await?)
+        }
+        None => None,
+    };
     let ecr = clients
         .as_ref()
         .map(|c| Ecr::new(&c.config, target.as_ref().and_then(|t| t.account.clone())));
@@ -108,9 +128,16 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             create_repositories: args.create_repositories,
             parallel: images::parallelism(&manifest),
             out: &ctx.out,
+            login_cache: login_cache.as_ref(),
         },
     )
     .await?;
+    print_pushed(ctx, &tag, &pushed);
+    Ok(0)
+}
+
+/// The final table (or JSON document) of a push.
+fn print_pushed(ctx: &Context, tag: &str, pushed: &[crate::images::push::Pushed]) {
     if ctx.out.is_json() {
         ctx.out
             .json(&serde_json::json!({ "tag": tag, "images": pushed }));
@@ -136,5 +163,4 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             )
         );
     }
-    Ok(0)
 }

@@ -15,12 +15,104 @@ pub struct Ecr {
 }
 
 /// A registry login from GetAuthorizationToken; the password is never printed.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Login {
     pub username: String,
     pub password: String,
     /// `https://ACCOUNT.dkr.ecr.REGION.amazonaws.com` (the test bed: its registry).
     pub endpoint: String,
+    /// When the token expires (seconds since the epoch), when ECR says.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// Registry logins kept between runs, as the ECR credential helper keeps its tokens
+/// (`~/.ecr/cache.json`): a re-push of unchanged images then needs no AWS call at all. One file
+/// per registry and profile under `$XDG_CACHE_HOME/wharf/ecr-logins/` (default `~/.cache`), mode
+/// 0600, used until five minutes before the token expires, forgotten when the registry refuses
+/// it. `WHARF_ECR_LOGIN_CACHE=0` turns it off.
+#[derive(Debug, Clone)]
+pub struct LoginCache {
+    path: std::path::PathBuf,
+}
+
+/// A cached token is not used in its last minutes.
+const CACHE_MARGIN_SECS: i64 = 300;
+
+impl LoginCache {
+    /// The cache entry of `host` for `profile`, or None when caching is off or there is no home.
+    pub fn for_registry(host: &str, profile: Option<&str>) -> Option<LoginCache> {
+        if std::env::var("WHARF_ECR_LOGIN_CACHE").is_ok_and(|v| v == "0") {
+            return None;
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+            })?;
+        use sha2::Digest;
+        let key = sha2::Sha256::digest(format!("{host}\n{}", profile.unwrap_or("")).as_bytes());
+        let name: String = key[..12].iter().map(|b| format!("{b:02x}")).collect();
+        Some(LoginCache {
+            path: base
+                .join("wharf")
+                .join("ecr-logins")
+                .join(format!("{name}.json")),
+        })
+    }
+
+    /// The cached login, when there is one that is still good.
+    pub fn load(&self) -> Option<Login> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let login: Login = serde_json::from_str(&text).ok()?;
+        let expires = login.expires_at?;
+        (expires - CACHE_MARGIN_SECS > now_secs()).then_some(login)
+    }
+
+    /// Keeps `login` (only when ECR said when it expires). Failing to write is not an error: the
+    /// next run asks ECR again.
+    pub fn store(&self, login: &Login) {
+        if login.expires_at.is_none() {
+            return;
+        }
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let _ = std::fs::create_dir_all(dir);
+        let Ok(text) = serde_json::to_string(login) else {
+            return;
+        };
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Written under a temporary name, readable by the owner only, then renamed into place.
+        let tmp = self
+            .path
+            .with_extension(format!("tmp{}", std::process::id()));
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()));
+        if written.is_ok() {
+            let _ = std::fs::rename(&tmp, &self.path);
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    pub fn forget(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl Ecr {
@@ -44,11 +136,7 @@ impl Ecr {
             Error::aws("ecr:GetAuthorizationToken returned no authorization data")
         })?;
         if let Some(expires) = data.expires_at() {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
-            if expires.secs() <= now {
+            if expires.secs() <= now_secs() {
                 return Err(Error::aws(
                     "ecr:GetAuthorizationToken returned a token that has already expired",
                 )
@@ -69,14 +157,15 @@ impl Ecr {
             username: username.to_string(),
             password: password.to_string(),
             endpoint: data.proxy_endpoint().unwrap_or_default().to_string(),
+            expires_at: data.expires_at().map(|e| e.secs()),
         })
     }
 
     /// Which of `names` exist.
     pub async fn existing_repositories(&self, names: &[String]) -> Result<Vec<String>> {
-        let mut found = Vec::new();
-        // DescribeRepositories fails as a whole when one name is missing, so ask one by one.
-        for name in names {
+        // DescribeRepositories fails as a whole when one name is missing, so ask one by one
+        // (all at once).
+        let answers = futures::future::try_join_all(names.iter().map(|name| async move {
             let out = self
                 .client
                 .describe_repositories()
@@ -85,18 +174,21 @@ impl Ecr {
                 .send()
                 .await;
             match out {
-                Ok(_) => found.push(name.clone()),
+                Ok(_) => Ok(Some(name.clone())),
                 Err(e) => {
                     let missing = e
                         .as_service_error()
                         .is_some_and(|s| s.is_repository_not_found_exception());
-                    if !missing {
-                        return Err(crate::aws::error("ecr:DescribeRepositories", e));
+                    if missing {
+                        Ok(None)
+                    } else {
+                        Err(crate::aws::error("ecr:DescribeRepositories", e))
                     }
                 }
             }
-        }
-        Ok(found)
+        }))
+        .await?;
+        Ok(answers.into_iter().flatten().collect())
     }
 
     /// Creates `name` with scan on push, and immutable tags when asked.

@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::engine::{push_failure_is_transient, Engine, PushOutcome};
 use crate::error::{Error, Result};
-use crate::images::ecr::Ecr;
+use crate::images::ecr::{Ecr, Login, LoginCache};
 use crate::images::registry::Registry;
 use crate::images::ImageRef;
 use crate::output::Output;
@@ -47,6 +47,102 @@ pub struct PushOptions<'a> {
     pub create_repositories: bool,
     pub parallel: usize,
     pub out: &'a Output,
+    /// Where the ECR login is kept for the next run.
+    pub login_cache: Option<&'a LoginCache>,
+}
+
+/// The push when nothing needs pushing, without any AWS call: with a cached ECR login (see
+/// [`LoginCache`]), every image is inspected and its tag asked of the registry at once. None when
+/// any image is not there with the same digest, or anything fails (the full push then runs and
+/// reports it); a login the registry refuses is forgotten.
+pub async fn all_held(
+    items: &[PushItem],
+    engine: &Engine,
+    cache: &LoginCache,
+    out: &Output,
+) -> Option<Vec<Pushed>> {
+    let host = &items.first()?.reference.host;
+    if !items.iter().all(|i| i.ecr && &i.reference.host == host) {
+        return None;
+    }
+    let login = cache.load()?;
+    let registry = registry_for(host, &login);
+    let checks = futures::future::join_all(items.iter().map(|item| {
+        let registry = &registry;
+        async move {
+            let image = engine.inspect(&item.reference.to_string()).await.ok()??;
+            match held_digest(registry, item, &image).await {
+                Ok(digest) => Some(digest.map(|d| (d, image.size))),
+                Err(_) => None,
+            }
+        }
+    }))
+    .await;
+    if checks.iter().any(Option::is_none) {
+        // Something failed (a refused login among the possibilities): ask ECR afresh.
+        cache.forget();
+        return None;
+    }
+    let held: Vec<(String, u64)> = checks.into_iter().flatten().collect::<Option<_>>()?;
+    let mut results: Vec<Pushed> = items
+        .iter()
+        .zip(held)
+        .map(|(item, (digest, size))| skipped(item, digest, size, out))
+        .collect();
+    results.sort_by(|a, b| a.image.cmp(&b.image));
+    Some(results)
+}
+
+/// The registry client for `host` with an ECR login (its endpoint when it is that host's).
+fn registry_for(host: &str, login: &Login) -> Registry {
+    let endpoint_host = login
+        .endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .trim_end_matches('/');
+    let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
+    Registry::new(host, endpoint, &login.username, &login.password)
+}
+
+/// The digest of `image` when the registry holds it under the item's tag, else None.
+async fn held_digest(
+    registry: &Registry,
+    item: &PushItem,
+    image: &crate::engine::LocalImage,
+) -> Result<Option<String>> {
+    let name = item.reference.name();
+    let Some(ours) = image
+        .repo_digests
+        .iter()
+        .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string))
+    else {
+        return Ok(None);
+    };
+    let theirs = registry
+        .manifest_digest(&item.reference.repository, &item.reference.tag)
+        .await?;
+    Ok((theirs.as_deref() == Some(ours.as_str())).then_some(ours))
+}
+
+/// Reports and records an image the registry already holds.
+fn skipped(item: &PushItem, digest: String, size: u64, out: &Output) -> Pushed {
+    out.status(format!(
+        "{}: {} already holds {} under {}; skipped",
+        item.image,
+        item.reference.name(),
+        crate::images::short_digest(&digest),
+        item.reference.tag
+    ));
+    Pushed {
+        image: item.image.clone(),
+        reference: item.reference.to_string(),
+        tag: item.reference.tag.clone(),
+        digest,
+        size,
+        seconds: 0.0,
+        outcome: "skipped".into(),
+    }
 }
 
 pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<Vec<Pushed>> {
@@ -56,27 +152,32 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
         create_repositories,
         parallel,
         out,
+        login_cache,
     } = opts;
-    // Every image must be built here first.
-    let mut local = BTreeMap::new();
-    for item in &items {
-        let reference = item.reference.to_string();
-        let image = engine.inspect(&reference).await?.ok_or_else(|| {
-            Error::failed(format!(
-                "image `{}` ({reference}) is not built here",
-                item.image
-            ))
-            .with_hint(format!(
-                "build it first: wharf build --tag {}",
-                item.reference.tag
-            ))
-        })?;
-        local.insert(item.image.clone(), image);
-    }
+    // Every image must be built here first; the engine and ECR are asked at the same time.
+    let inspect_all = async {
+        let found = futures::future::try_join_all(items.iter().map(|item| async move {
+            let reference = item.reference.to_string();
+            let image = engine.inspect(&reference).await?.ok_or_else(|| {
+                Error::failed(format!(
+                    "image `{}` ({reference}) is not built here",
+                    item.image
+                ))
+                .with_hint(format!(
+                    "build it first: wharf build --tag {}",
+                    item.reference.tag
+                ))
+            })?;
+            Ok::<_, Error>((item.image.clone(), image))
+        }))
+        .await?;
+        Ok::<_, Error>(found.into_iter().collect::<BTreeMap<_, _>>())
+    };
     let ecr_items: Vec<&PushItem> = items.iter().filter(|i| i.ecr).collect();
-    let mut registries: BTreeMap<String, Registry> = BTreeMap::new();
-    let mut ecr_login = None;
-    if !ecr_items.is_empty() {
+    let ecr_setup = async {
+        if ecr_items.is_empty() {
+            return Ok(None);
+        }
         let ecr =
             ecr.ok_or_else(|| Error::usage("pushing to ECR needs an environment: pass --env"))?;
         let mut names: Vec<String> = ecr_items
@@ -85,7 +186,8 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
             .collect();
         names.sort();
         names.dedup();
-        let existing = ecr.existing_repositories(&names).await?;
+        let (existing, login) = tokio::join!(ecr.existing_repositories(&names), ecr.login());
+        let existing = existing?;
         let missing: Vec<&String> = names.iter().filter(|n| !existing.contains(n)).collect();
         if !missing.is_empty() {
             if !create_repositories {
@@ -110,25 +212,24 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
                 ));
             }
         }
-        let login = ecr.login().await?;
+        let login = login?;
+        if let Some(cache) = login_cache {
+            cache.store(&login);
+        }
+        Ok(Some(login))
+    };
+    let (local, ecr_login) = tokio::join!(inspect_all, ecr_setup);
+    let local = local?;
+    let ecr_login = ecr_login?;
+    let mut registries: BTreeMap<String, Registry> = BTreeMap::new();
+    if let Some(login) = &ecr_login {
         for item in &ecr_items {
             let host = &item.reference.host;
             if registries.contains_key(host) {
                 continue;
             }
-            let endpoint_host = login
-                .endpoint
-                .split("://")
-                .nth(1)
-                .unwrap_or("")
-                .trim_end_matches('/');
-            let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
-            registries.insert(
-                host.clone(),
-                Registry::new(host, endpoint, &login.username, &login.password),
-            );
+            registries.insert(host.clone(), registry_for(host, login));
         }
-        ecr_login = Some(login);
     }
 
     // What the registry already holds.
@@ -136,21 +237,10 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
         let registry = registries.get(&item.reference.host);
         let image = &local[&item.image];
         async move {
-            let Some(registry) = registry else {
-                return Ok::<_, Error>(None);
-            };
-            let name = item.reference.name();
-            let Some(ours) = image
-                .repo_digests
-                .iter()
-                .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string))
-            else {
-                return Ok(None);
-            };
-            let theirs = registry
-                .manifest_digest(&item.reference.repository, &item.reference.tag)
-                .await?;
-            Ok((theirs.as_deref() == Some(ours.as_str())).then_some(ours))
+            match registry {
+                Some(registry) => held_digest(registry, item, image).await,
+                None => Ok(None),
+            }
         }
     }))
     .buffered(parallel.max(8))
@@ -161,24 +251,7 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
     let mut to_push = Vec::new();
     for (item, skip) in items.iter().zip(checks) {
         match skip {
-            Some(digest) => {
-                out.status(format!(
-                    "{}: {} already holds {} under {}; skipped",
-                    item.image,
-                    item.reference.name(),
-                    crate::images::short_digest(&digest),
-                    item.reference.tag
-                ));
-                results.push(Pushed {
-                    image: item.image.clone(),
-                    reference: item.reference.to_string(),
-                    tag: item.reference.tag.clone(),
-                    digest,
-                    size: local[&item.image].size,
-                    seconds: 0.0,
-                    outcome: "skipped".into(),
-                });
-            }
+            Some(digest) => results.push(skipped(item, digest, local[&item.image].size, out)),
             None => to_push.push(item.clone()),
         }
     }

@@ -56,13 +56,17 @@ impl Registry {
             _ if is_loopback(host) => format!("http://{host}"),
             _ => format!("https://{host}"),
         };
+        let plain_http = base.starts_with("http://");
         Registry {
             host: host.to_string(),
             base,
             username: username.to_string(),
             password: password.to_string(),
+            // A plain-HTTP registry (loopback) needs no trust roots: loading the system's takes
+            // longer than the requests.
             http: reqwest::Client::builder()
                 .connect_timeout(std::time::Duration::from_secs(10))
+                .tls_built_in_root_certs(!plain_http)
                 .build()
                 .unwrap_or_default(),
         }
