@@ -11,8 +11,10 @@ printf 'app = "bench"\n[environments.local]\nregion = "us-east-1"\naccount = "12
 printf 'version: "3"\nservices:\n' >"$dir/compose.yml"
 for i in 1 2 3; do
     mkdir -p "$dir/i$i"; cp /bin/busybox "$dir/i$i/busybox"
-    # A step that takes a while (work in a RUN), like a real compile.
-    printf 'FROM scratch\nCOPY busybox /bin/busybox\nARG NONCE\nRUN ["/bin/busybox", "sh", "-c", "echo $NONCE; /bin/busybox sleep 2; /bin/busybox dd if=/dev/urandom of=/blob bs=1M count=20"]\n' >"$dir/i$i/Dockerfile"
+    # A step that takes a while (work in a RUN), like a real compile. The step differs per image
+    # (it names the image), as in a real app: identical steps would let the one-after-another
+    # builder reuse the first image's layer for the others, which parallel builds cannot.
+    printf 'FROM scratch\nCOPY busybox /bin/busybox\nARG NONCE\nRUN ["/bin/busybox", "sh", "-c", "echo $NONCE i%s; /bin/busybox sleep 2; /bin/busybox dd if=/dev/urandom of=/blob bs=1M count=20"]\n' "$i" >"$dir/i$i/Dockerfile"
     printf '[images.i%s]\ncontext = "i%s"\nrepository = "bench/i%s"\nargs = { NONCE = "{{ env_var(\\"NONCE\\") }}" }\n' "$i" "$i" "$i" >>"$dir/wharf.toml"
     printf '  i%s:\n    image: bench-compose/i%s:x\n    build:\n      context: i%s\n      args: [NONCE]\n' "$i" "$i" "$i" >>"$dir/compose.yml"
 done

@@ -79,6 +79,11 @@ pub struct LocalImage {
 impl LocalImage {
     /// From the engine's inspect document (the CLI's `{{json .}}` or the API's answer).
     fn from_inspect(doc: &serde_json::Value) -> LocalImage {
+        // podman prints `{{json .}}` of an image as a one-element list.
+        let doc = match doc {
+            serde_json::Value::Array(list) => list.first().unwrap_or(&serde_json::Value::Null),
+            one => one,
+        };
         LocalImage {
             id: doc["Id"].as_str().unwrap_or_default().to_string(),
             size: doc["Size"].as_u64().unwrap_or(0),

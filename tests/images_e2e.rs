@@ -486,3 +486,80 @@ fn unchanged_re_push_with_a_cached_login_needs_no_aws_call() {
         .stdout(predicate::str::contains("skipped"));
     assert!(files[0].exists());
 }
+
+/// The podman path: build, push through the ECR login (podman's own auth file), and a re-push
+/// skipped although podman's local digest is not the one its push produced (the registry's
+/// config digest is compared with the image ID).
+#[test]
+fn podman_builds_pushes_and_skips_unchanged() {
+    assert!(
+        Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "podman is installed by scripts/testbed install"
+    );
+    let p = project(TWO, "");
+    context(&p, "app", DOCKERFILE);
+    context(&p, "web", WEB);
+    let tag = unique("pod");
+    p.wharf()
+        .args([
+            "build", "--env", "local", "--engine", "podman", "--tag", &tag,
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("app: built"));
+    let cache = tempfile::tempdir().unwrap();
+    let push = || {
+        let mut cmd = p.wharf();
+        cmd.env("XDG_CACHE_HOME", cache.path()).args([
+            "push",
+            "--env",
+            "local",
+            "--engine",
+            "podman",
+            "--tag",
+            &tag,
+            "--create-repositories",
+        ]);
+        cmd.assert()
+    };
+    push()
+        .success()
+        .stderr(predicate::str::contains("app: pushed sha256:"))
+        .stderr(predicate::str::contains("web: pushed sha256:"));
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    let repo = toml
+        .split("repository = \"")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let app_ref = format!("{}/{repo}/app:{tag}", registry());
+    let digest = digest_in_registry(&app_ref).expect("app is in the registry");
+    push()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "app: {}/{repo}/app already holds {}",
+            registry(),
+            &digest[..19]
+        )))
+        .stdout(predicate::str::contains("pushed").not());
+    // The image that runs is the one built: podman's image ID is the config in the registry.
+    let id = Command::new("podman")
+        .args(["image", "inspect", "--format", "{{.Id}}", &app_ref])
+        .output()
+        .unwrap();
+    let id = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    let manifest = Command::new("curl")
+        .args(["-sf", "-u", &format!("AWS:{}-auth-token", support::ACCOUNT), "-H",
+               "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json",
+               &format!("http://{}/v2/{repo}/app/manifests/{tag}", registry())])
+        .output()
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    assert_eq!(manifest["config"]["digest"], format!("sha256:{id}"));
+}

@@ -105,24 +105,37 @@ fn registry_for(host: &str, login: &Login) -> Registry {
     Registry::new(host, endpoint, &login.username, &login.password)
 }
 
-/// The digest of `image` when the registry holds it under the item's tag, else None.
+/// The registry's manifest digest when it holds `image` under the item's tag, else None.
+///
+/// docker records the digest of every push (`RepoDigests`): one HEAD compares it. podman's local
+/// digest is not the one its push produces (it compresses layers on the way), so otherwise the
+/// manifest is read and its config compared with the image ID: the image ID is the digest of the
+/// config, which every push carries unchanged, so equal means the same image.
 async fn held_digest(
     registry: &Registry,
     item: &PushItem,
     image: &crate::engine::LocalImage,
 ) -> Result<Option<String>> {
+    let (repository, tag) = (&item.reference.repository, &item.reference.tag);
     let name = item.reference.name();
-    let Some(ours) = image
+    let recorded = image
         .repo_digests
         .iter()
-        .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string))
-    else {
+        .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string));
+    if let Some(ours) = recorded {
+        let theirs = registry.manifest_digest(repository, tag).await?;
+        if theirs.as_deref() == Some(ours.as_str()) {
+            return Ok(Some(ours));
+        }
+    }
+    let Some(manifest) = registry.manifest(repository, tag).await? else {
         return Ok(None);
     };
-    let theirs = registry
-        .manifest_digest(&item.reference.repository, &item.reference.tag)
-        .await?;
-    Ok((theirs.as_deref() == Some(ours.as_str())).then_some(ours))
+    let doc: serde_json::Value = serde_json::from_slice(&manifest.body).unwrap_or_default();
+    let config = doc["config"]["digest"].as_str().unwrap_or_default();
+    let id = image.id.trim_start_matches("sha256:");
+    let same = !id.is_empty() && config.strip_prefix("sha256:") == Some(id);
+    Ok(same.then_some(manifest.digest))
 }
 
 /// Reports and records an image the registry already holds.
