@@ -531,36 +531,37 @@ pub fn check_response(
     Ok(())
 }
 
+/// One GET: the status and up to 1 MiB of the body.
+async fn smoke_get(
+    client: &reqwest::Client,
+    url: &str,
+) -> std::result::Result<(u16, String), String> {
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url} failed: {}", crate::error::chain(&e)))?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= 1024 * 1024 {
+            break;
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// GETs the URL until it passes or the check's timeout runs out (new deployments behind a load
 /// balancer may take a moment to receive traffic). Err carries the last reason.
 pub async fn run_smoke(check: &SmokeCheck) -> std::result::Result<Duration, String> {
     let started = Instant::now();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(
-            Duration::from_secs(10).min(check.timeout.max(Duration::from_secs(1))),
-        ))
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10).min(check.timeout.max(Duration::from_secs(1))))
         .build()
-        .into();
+        .map_err(|e| format!("cannot set up the smoke test's HTTP client: {e}"))?;
     loop {
-        let (agent2, url) = (agent.clone(), check.url.clone());
-        let attempt =
-            tokio::task::spawn_blocking(move || -> std::result::Result<(u16, String), String> {
-                let mut response = agent2
-                    .get(&url)
-                    .call()
-                    .map_err(|e| format!("GET {url} failed: {e}"))?;
-                let status = response.status().as_u16();
-                let body = response
-                    .body_mut()
-                    .with_config()
-                    .limit(1024 * 1024)
-                    .read_to_string()
-                    .unwrap_or_default();
-                Ok((status, body))
-            })
-            .await
-            .map_err(|e| format!("the smoke test did not run: {e}"))?;
+        let attempt = smoke_get(&client, &check.url).await;
         let verdict = attempt.and_then(|(status, body)| check_response(check, status, &body));
         match verdict {
             Ok(()) => return Ok(started.elapsed()),

@@ -133,7 +133,7 @@ where
             }
         }
         SdkError::DispatchFailure(d) => {
-            let detail = source_chain(&err);
+            let detail = crate::error::chain(&err);
             let what = if d.is_timeout() {
                 "timed out connecting to AWS"
             } else if d.is_io() {
@@ -149,10 +149,10 @@ where
             Error::aws(format!("{operation} failed: the request timed out")).retryable()
         }
         SdkError::ResponseError(_) => {
-            Error::aws(format!("{operation} failed: {}", source_chain(&err))).retryable()
+            Error::aws(format!("{operation} failed: {}", crate::error::chain(&err))).retryable()
         }
         SdkError::ConstructionFailure(_) => {
-            let detail = source_chain(&err);
+            let detail = crate::error::chain(&err);
             let e = Error::aws(format!("{operation} failed: {detail}"));
             if detail.contains("credentials") {
                 e.with_hint("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or log in with `aws sso login`")
@@ -160,7 +160,7 @@ where
                 e
             }
         }
-        _ => Error::aws(format!("{operation} failed: {}", source_chain(&err))),
+        _ => Error::aws(format!("{operation} failed: {}", crate::error::chain(&err))),
     }
 }
 
@@ -212,17 +212,4 @@ impl HasStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
     fn status(&self) -> aws_smithy_runtime_api::http::StatusCode {
         aws_smithy_runtime_api::client::orchestrator::HttpResponse::status(self)
     }
-}
-
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }

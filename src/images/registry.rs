@@ -286,13 +286,12 @@ impl Registry {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> Error {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        Error::failed(format!("cannot reach registry {}: {text}", self.host)).retryable()
+        Error::failed(format!(
+            "cannot reach registry {}: {}",
+            self.host,
+            crate::error::chain(&e)
+        ))
+        .retryable()
     }
 
     fn status_error(&self, code: u16, what: &str, repository: &str) -> Error {
