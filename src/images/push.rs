@@ -70,8 +70,15 @@ pub async fn all_held(
     let checks = futures::future::join_all(items.iter().map(|item| {
         let registry = &registry;
         async move {
-            let image = engine.inspect(&item.reference.to_string()).await.ok()??;
-            match held_digest(registry, item, &image).await {
+            // The registry is asked while the engine is: the answers meet here.
+            let reference = item.reference.to_string();
+            let (image, head) = tokio::join!(
+                engine.inspect(&reference),
+                registry.manifest_digest(&item.reference.repository, &item.reference.tag)
+            );
+            let image = image.ok()??;
+            let head = head.ok()?;
+            match held_digest(registry, item, &image, Some(head)).await {
                 Ok(digest) => Some(digest.map(|d| (d, image.size))),
                 Err(_) => None,
             }
@@ -111,10 +118,13 @@ fn registry_for(host: &str, login: &Login) -> Registry {
 /// digest is not the one its push produces (it compresses layers on the way), so otherwise the
 /// manifest is read and its config compared with the image ID: the image ID is the digest of the
 /// config, which every push carries unchanged, so equal means the same image.
+///
+/// `head` is the registry's digest for the tag when the caller asked already.
 async fn held_digest(
     registry: &Registry,
     item: &PushItem,
     image: &crate::engine::LocalImage,
+    head: Option<Option<String>>,
 ) -> Result<Option<String>> {
     let (repository, tag) = (&item.reference.repository, &item.reference.tag);
     let name = item.reference.name();
@@ -123,10 +133,15 @@ async fn held_digest(
         .iter()
         .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string));
     if let Some(ours) = recorded {
-        let theirs = registry.manifest_digest(repository, tag).await?;
+        let theirs = match head {
+            Some(h) => h,
+            None => registry.manifest_digest(repository, tag).await?,
+        };
         if theirs.as_deref() == Some(ours.as_str()) {
             return Ok(Some(ours));
         }
+    } else if head == Some(None) {
+        return Ok(None);
     }
     let Some(manifest) = registry.manifest(repository, tag).await? else {
         return Ok(None);
@@ -251,7 +266,7 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
         let image = &local[&item.image];
         async move {
             match registry {
-                Some(registry) => held_digest(registry, item, image).await,
+                Some(registry) => held_digest(registry, item, image, None).await,
                 None => Ok(None),
             }
         }
