@@ -169,7 +169,18 @@ impl Registry {
         }
     }
 
-    async fn get_blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
+    /// Starts reading blob `digest`: its length and a stream of its bytes that ends with an error
+    /// when the bytes do not hash to `digest`, so an upload fed from it fails instead of storing
+    /// a corrupt blob. Nothing is held in memory beyond a chunk.
+    async fn get_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<(
+        Option<u64>,
+        impl futures::Stream<Item = std::io::Result<hyper::body::Bytes>> + Send + 'static,
+    )> {
+        use futures::StreamExt;
         let resp = self
             .request(reqwest::Method::GET, &self.url(repository, "blobs", digest))
             .send()
@@ -182,21 +193,44 @@ impl Registry {
                 resp.status().as_u16()
             )));
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| self.unreachable(e))?
-            .to_vec();
-        if sha256_digest(&body) != digest {
-            return Err(Error::failed(format!(
-                "blob {digest} of {repository} from {} does not match its digest",
-                self.host
-            )));
-        }
-        Ok(body)
+        let length = resp.content_length();
+        let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+        let seen = hasher.clone();
+        let chunks = resp.bytes_stream().map(move |chunk| {
+            let chunk = chunk.map_err(std::io::Error::other)?;
+            if let Ok(mut h) = seen.lock() {
+                h.update(&chunk);
+            }
+            Ok(chunk)
+        });
+        let (want, host, repo) = (
+            digest.to_string(),
+            self.host.clone(),
+            repository.to_string(),
+        );
+        let check = futures::stream::once(async move {
+            let hash = hasher
+                .lock()
+                .map(|h| h.clone().finalize())
+                .map_err(|_| std::io::Error::other("blob hasher poisoned"))?;
+            if hex_digest(&hash) == want {
+                Ok(hyper::body::Bytes::new())
+            } else {
+                Err(std::io::Error::other(format!(
+                    "blob {want} of {repo} from {host} does not match its digest"
+                )))
+            }
+        });
+        Ok((length, chunks.chain(check)))
     }
 
-    async fn put_blob(&self, repository: &str, digest: &str, body: Vec<u8>) -> Result<()> {
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        length: Option<u64>,
+        body: reqwest::Body,
+    ) -> Result<()> {
         let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
         let resp = self
             .request(reqwest::Method::POST, &start)
@@ -229,11 +263,16 @@ impl Registry {
                 reqwest::Method::PUT,
                 &format!("{location}{sep}digest={digest}"),
             )
-            .header("Content-Type", "application/octet-stream")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+            .header("Content-Type", "application/octet-stream");
+        // Registries (ECR among them) want the length of a monolithic upload up front.
+        let resp = match length {
+            Some(n) => resp.header("Content-Length", n),
+            None => resp,
+        }
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| self.unreachable(e))?;
         if !resp.status().is_success() {
             return Err(self.status_error(resp.status().as_u16(), "upload a blob", repository));
         }
@@ -382,9 +421,11 @@ async fn copy_contents(
             report.blobs_present += 1;
             continue;
         }
-        let body = from.get_blob(from_repo, digest).await?;
-        report.bytes_copied += body.len() as u64;
-        to.put_blob(to_repo, digest, body).await?;
+        // Streamed registry to registry: a layer of any size costs a chunk of memory.
+        let (length, body) = from.get_blob(from_repo, digest).await?;
+        to.put_blob(to_repo, digest, length, reqwest::Body::wrap_stream(body))
+            .await?;
+        report.bytes_copied += length.unwrap_or(0);
         report.blobs_copied += 1;
     }
     Ok(())
@@ -392,7 +433,11 @@ async fn copy_contents(
 
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
+    hex_digest(&Sha256::digest(bytes))
+}
+
+/// `sha256:<hex>` of a finished SHA-256.
+fn hex_digest(hash: &[u8]) -> String {
     let mut s = String::with_capacity(71);
     s.push_str("sha256:");
     for b in hash.iter() {
