@@ -195,6 +195,14 @@ impl Engine {
         cmd
     }
 
+    /// podman wants TLS even from a registry on this machine unless told otherwise (docker
+    /// speaks plain HTTP to loopback registries by itself): the flag that says so, for podman and
+    /// a loopback `host`.
+    fn plain_http(&self, host: &str) -> Option<&'static str> {
+        (self.kind == EngineKind::Podman && crate::images::registry::is_loopback(host))
+            .then_some("--tls-verify=false")
+    }
+
     /// The arguments of a build (without the program name), for display and tests.
     pub fn build_args(&self, spec: &BuildSpec) -> Vec<String> {
         let mut args: Vec<String> = if self.buildx {
@@ -293,14 +301,15 @@ impl Engine {
 
     /// Logs in to `registry` with `password` given on standard input.
     pub async fn login(&self, registry: &str, username: &str, password: &str) -> Result<()> {
-        let mut child = self
-            .command(&[
-                "login",
-                "--username",
-                username,
-                "--password-stdin",
-                registry,
-            ])
+        let mut cmd = self.command(&[
+            "login",
+            "--username",
+            username,
+            "--password-stdin",
+            registry,
+        ]);
+        cmd.args(self.plain_http(registry));
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -329,6 +338,8 @@ impl Engine {
     /// Pushes `reference`; returns the manifest digest the registry reported.
     pub async fn push(&self, reference: &str, echo: &(dyn Fn(&str) + Sync)) -> Result<PushOutcome> {
         let mut cmd = self.command(&["push", reference]);
+        let host = reference.split('/').next().unwrap_or_default();
+        cmd.args(self.plain_http(host));
         let digest_file = tempfile::NamedTempFile::new()
             .map_err(|e| Error::failed(format!("cannot create a temporary file: {e}")))?;
         if self.kind == EngineKind::Podman {

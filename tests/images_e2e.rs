@@ -26,6 +26,16 @@ fn context(p: &Project, dir: &str, dockerfile: &str) {
     std::fs::copy("/bin/busybox", p.path().join(dir).join("busybox")).expect("/bin/busybox exists");
 }
 
+/// The repository prefix `project` gave this project's images (`REPO` in their `repository`).
+fn repo_prefix(p: &Project) -> String {
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    toml.split("repository = \"")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .expect("the project names a repository")
+        .to_string()
+}
+
 fn digest_in_registry(reference: &str) -> Option<String> {
     let (host_repo, tag) = reference.rsplit_once(':').unwrap();
     let repo = host_repo.split_once('/').unwrap().1;
@@ -63,15 +73,7 @@ fn build_push_skip_and_promote() {
         "{stdout}"
     );
     // web waited for app: its build arg is app's reference.
-    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
-    let repo = toml
-        .split("repository = \"")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let repo = repo_prefix(&p);
     let app_ref = format!("{}/{repo}/app:{tag}", registry());
     let web_ref = format!("{}/{repo}/web:{tag}", registry());
     let labels = Command::new("docker")
@@ -529,15 +531,7 @@ fn podman_builds_pushes_and_skips_unchanged() {
         .success()
         .stderr(predicate::str::contains("app: pushed sha256:"))
         .stderr(predicate::str::contains("web: pushed sha256:"));
-    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
-    let repo = toml
-        .split("repository = \"")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let repo = repo_prefix(&p);
     let app_ref = format!("{}/{repo}/app:{tag}", registry());
     let digest = digest_in_registry(&app_ref).expect("app is in the registry");
     push()

@@ -78,20 +78,7 @@ pub async fn promote(
 }
 
 async fn registry_for(ecr: &Ecr, host: &str) -> Result<Registry> {
-    let login = ecr.login().await?;
-    let endpoint_host = login
-        .endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .trim_end_matches('/');
-    let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
-    Ok(Registry::new(
-        host,
-        endpoint,
-        &login.username,
-        &login.password,
-    ))
+    Ok(Registry::with_login(host, &ecr.login().await?))
 }
 
 async fn same_registry(

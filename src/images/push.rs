@@ -9,7 +9,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::engine::{push_failure_is_transient, Engine, PushOutcome};
 use crate::error::{Error, Result};
-use crate::images::ecr::{Ecr, Login, LoginCache};
+use crate::images::ecr::{Ecr, LoginCache};
 use crate::images::registry::Registry;
 use crate::images::ImageRef;
 use crate::output::Output;
@@ -66,7 +66,7 @@ pub async fn all_held(
         return None;
     }
     let login = cache.load()?;
-    let registry = registry_for(host, &login);
+    let registry = Registry::with_login(host, &login);
     let checks = futures::future::join_all(items.iter().map(|item| {
         let registry = &registry;
         async move {
@@ -98,18 +98,6 @@ pub async fn all_held(
         .collect();
     results.sort_by(|a, b| a.image.cmp(&b.image));
     Some(results)
-}
-
-/// The registry client for `host` with an ECR login (its endpoint when it is that host's).
-fn registry_for(host: &str, login: &Login) -> Registry {
-    let endpoint_host = login
-        .endpoint
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .trim_end_matches('/');
-    let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
-    Registry::new(host, endpoint, &login.username, &login.password)
 }
 
 /// The registry's manifest digest when it holds `image` under the item's tag, else None.
@@ -256,7 +244,7 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
             if registries.contains_key(host) {
                 continue;
             }
-            registries.insert(host.clone(), registry_for(host, login));
+            registries.insert(host.clone(), Registry::with_login(host, login));
         }
     }
 

@@ -72,6 +72,19 @@ impl Registry {
         }
     }
 
+    /// The client for `host` with an ECR login (through the login's endpoint when it is that
+    /// host's: the test bed's registry answers on plain HTTP).
+    pub fn with_login(host: &str, login: &crate::images::ecr::Login) -> Registry {
+        let endpoint_host = login
+            .endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches('/');
+        let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
+        Registry::new(host, endpoint, &login.username, &login.password)
+    }
+
     fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
         format!("{}/v2/{repository}/{kind}/{reference}", self.base)
     }
@@ -446,9 +459,14 @@ fn hex_digest(hash: &[u8]) -> String {
     s
 }
 
-fn is_loopback(host: &str) -> bool {
-    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+/// Whether a registry host (with or without port) is this machine: such registries are spoken
+/// to in plain HTTP, as docker does.
+pub fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
 }
 
 #[cfg(test)]
@@ -474,5 +492,20 @@ mod tests {
             "https://1.dkr.ecr.us-east-1.amazonaws.com"
         );
         assert!(!format!("{:?}", Registry::new("h", None, "AWS", "secret")).contains("secret"));
+        for local in [
+            "127.0.0.1:5000",
+            "127.0.0.2",
+            "localhost:5000",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in [
+            "1.dkr.ecr.us-east-1.amazonaws.com",
+            "10.0.0.1:5000",
+            "[2001:db8::1]:443",
+        ] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
     }
 }
