@@ -127,6 +127,13 @@ fn config_change_alone_rolls_the_service_and_the_bucket_follows_the_folder() {
         .stdout(predicate::str::contains("WHARF_CONFIG_HASH"));
     assert_eq!(objects(&bucket, &prefix).len(), 2);
     assert_eq!(p.revisions(&family).len(), 1);
+    p.wharf()
+        .args(["diff", "--env", "local", "--tag", "v1"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "config s3://{bucket}/{prefix}: 2 to upload (app.conf, extra.conf), 1 to delete (html/index.html)"
+        )));
 
     // The change of files alone registers a new revision and rolls the service onto it.
     deploy(&[])
@@ -215,7 +222,17 @@ fn a_missing_bucket_or_folder_is_a_clear_error() {
 
 #[test]
 fn the_init_container_example_validates_renders_and_plans() {
-    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config-files");
+    // A copy, pointed at the test bed in use (the example names the default one).
+    let copy = tempfile::tempdir().unwrap();
+    let example = copy.path().to_path_buf();
+    support::copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/config-files"),
+        &example,
+    );
+    let toml = std::fs::read_to_string(example.join("wharf.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:4566", &support::endpoint());
+    std::fs::write(example.join("wharf.toml"), toml).unwrap();
     let wharf = || {
         let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
         cmd.current_dir(&example)

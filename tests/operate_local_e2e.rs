@@ -7,19 +7,6 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn engine() -> String {
     std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into())
 }
@@ -31,7 +18,7 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
     let port = 20000 + (std::process::id() % 20000) as u16;
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
-    copy_dir(&root, dir.path());
+    support::copy_dir(&root, dir.path());
     // build-context.sh puts a static busybox next to the Dockerfile; do the same if it has not run.
     if !dir.path().join("busybox").exists() {
         std::fs::copy("/bin/busybox", dir.path().join("busybox"))

@@ -75,15 +75,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         } else {
             settings_diff = format!("service {} does not exist yet; deploy creates it\n", p.name);
         }
-        let changed = !td_diff.is_empty() || !settings_diff.is_empty();
+        // Config files that differ from the bucket (`[services.NAME.config]`).
+        let config_diff = match &p.config {
+            Some(c) if !c.changes.is_empty() => format!(
+                "config {}: {}\n",
+                c.prepared.uri(),
+                c.changes.summary(false)
+            ),
+            _ => String::new(),
+        };
+        let changed = !td_diff.is_empty() || !settings_diff.is_empty() || !config_diff.is_empty();
         differs |= changed;
         if ctx.out.is_json() {
             json.push(serde_json::json!({
                 "service": p.name, "differs": changed,
                 "task_definition_diff": td_diff, "settings_diff": settings_diff,
+                "config_diff": config_diff,
             }));
         } else if changed {
-            print!("{td_diff}{settings_diff}");
+            print!("{td_diff}{settings_diff}{config_diff}");
         } else {
             eprintln!("{}: no differences", p.key);
         }
