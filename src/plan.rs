@@ -143,15 +143,21 @@ impl ServicePlan {
             Action::Update => format!("update service ({})", self.setting_changes.join(", ")),
             Action::Unchanged => "unchanged".to_string(),
         };
-        let config = match &self.config {
-            Some(c) if !c.changes.is_empty() => format!(
-                "; config {}: {}",
-                c.prepared.uri(),
-                c.changes.summary(false)
-            ),
-            _ => String::new(),
-        };
+        let config = self
+            .config_sync_line()
+            .map(|l| format!("; {l}"))
+            .unwrap_or_default();
         format!("{:<24} {:<28} {action}{config}", self.key, revision)
+    }
+
+    /// "config s3://…/: 1 to upload (a.conf), 0 unchanged" when the bucket differs from the folder.
+    pub fn config_sync_line(&self) -> Option<String> {
+        let c = self.config.as_ref().filter(|c| !c.changes.is_empty())?;
+        Some(format!(
+            "config {}: {}",
+            c.prepared.uri(),
+            c.changes.summary(false)
+        ))
     }
 }
 

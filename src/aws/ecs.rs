@@ -10,6 +10,21 @@ use super::raw::{Capture, ReplaceBody};
 use crate::ecs::{Service, Task};
 use crate::error::{Error, Result};
 
+/// Sends a request (a fluent builder after `.customize()`, with any interceptors of its own) with
+/// the answer's body captured, and evaluates to that body as JSON; SDK errors become wharf's for
+/// `$op` (`?` in the enclosing function).
+macro_rules! send_captured {
+    ($customized:expr, $op:literal) => {{
+        let cap = Capture::new();
+        $customized
+            .interceptor(cap.clone())
+            .send()
+            .await
+            .map_err(|e| error($op, e))?;
+        cap.json($op)?
+    }};
+}
+
 /// DescribeServices takes at most 10 services per call.
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// DescribeTasks takes at most 100 tasks per call.
@@ -42,17 +57,14 @@ impl Ecs {
     pub async fn describe_services(&self, names: &[String]) -> Result<Vec<Described>> {
         let mut out = Vec::with_capacity(names.len());
         for batch in names.chunks(DESCRIBE_SERVICES_BATCH) {
-            let cap = Capture::new();
-            self.client
-                .describe_services()
-                .cluster(&self.cluster)
-                .set_services(Some(batch.to_vec()))
-                .customize()
-                .interceptor(cap.clone())
-                .send()
-                .await
-                .map_err(|e| error("ecs:DescribeServices", e))?;
-            let body = cap.json("ecs:DescribeServices")?;
+            let body = send_captured!(
+                self.client
+                    .describe_services()
+                    .cluster(&self.cluster)
+                    .set_services(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeServices"
+            );
             let found = body["services"].as_array().cloned().unwrap_or_default();
             for name in batch {
                 let raw = found.iter().find(|s| {
@@ -76,26 +88,14 @@ impl Ecs {
         Ok(out)
     }
 
-    /// Describes tasks in batches of 100.
+    /// Describes tasks in batches of 100 (tasks whose answer [`Task`] cannot read are left out).
     pub async fn describe_tasks(&self, arns: &[String]) -> Result<Vec<Task>> {
-        let mut out = Vec::with_capacity(arns.len());
-        for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
-            let cap = Capture::new();
-            self.client
-                .describe_tasks()
-                .cluster(&self.cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .customize()
-                .interceptor(cap.clone())
-                .send()
-                .await
-                .map_err(|e| error("ecs:DescribeTasks", e))?;
-            let body = cap.json("ecs:DescribeTasks")?;
-            let tasks: Vec<Task> =
-                serde_json::from_value(body["tasks"].clone()).unwrap_or_default();
-            out.extend(tasks);
-        }
-        Ok(out)
+        Ok(self
+            .describe_tasks_raw(arns)
+            .await?
+            .into_iter()
+            .filter_map(|t| serde_json::from_value(t).ok())
+            .collect())
     }
 
     /// Task ARNs of a service (or of a deployment, with `started_by`), all pages.
@@ -170,53 +170,47 @@ impl Ecs {
     /// revision. [`crate::deploy`] retries by first checking whether the revision exists.
     pub async fn register_task_definition(&self, document: &Value) -> Result<Value> {
         let family = document["family"].as_str().unwrap_or_default().to_string();
-        let cap = Capture::new();
-        self.client
-            .register_task_definition()
-            .family(family)
-            .customize()
-            .config_override(
-                aws_sdk_ecs::config::Builder::default()
-                    .retry_config(aws_config::retry::RetryConfig::disabled()),
-            )
-            .interceptor(ReplaceBody::new(document))
-            .interceptor(cap.clone())
-            .send()
-            .await
-            .map_err(|e| error("ecs:RegisterTaskDefinition", e))?;
-        Ok(cap.json("ecs:RegisterTaskDefinition")?["taskDefinition"].clone())
+        let body = send_captured!(
+            self.client
+                .register_task_definition()
+                .family(family)
+                .customize()
+                .config_override(
+                    aws_sdk_ecs::config::Builder::default()
+                        .retry_config(aws_config::retry::RetryConfig::disabled()),
+                )
+                .interceptor(ReplaceBody::new(document)),
+            "ecs:RegisterTaskDefinition"
+        );
+        Ok(body["taskDefinition"].clone())
     }
 
     /// CreateService with `document` as the request body.
     pub async fn create_service(&self, document: &Value) -> Result<Service> {
-        let cap = Capture::new();
-        self.client
-            .create_service()
-            .cluster(&self.cluster)
-            .service_name(document["serviceName"].as_str().unwrap_or_default())
-            .customize()
-            .interceptor(ReplaceBody::new(document))
-            .interceptor(cap.clone())
-            .send()
-            .await
-            .map_err(|e| error("ecs:CreateService", e))?;
-        service_of(cap.json("ecs:CreateService")?, "ecs:CreateService")
+        let body = send_captured!(
+            self.client
+                .create_service()
+                .cluster(&self.cluster)
+                .service_name(document["serviceName"].as_str().unwrap_or_default())
+                .customize()
+                .interceptor(ReplaceBody::new(document)),
+            "ecs:CreateService"
+        );
+        service_of(body, "ecs:CreateService")
     }
 
     /// UpdateService with `document` as the request body.
     pub async fn update_service(&self, document: &Value) -> Result<Service> {
-        let cap = Capture::new();
-        self.client
-            .update_service()
-            .cluster(&self.cluster)
-            .service(document["service"].as_str().unwrap_or_default())
-            .customize()
-            .interceptor(ReplaceBody::new(document))
-            .interceptor(cap.clone())
-            .send()
-            .await
-            .map_err(|e| error("ecs:UpdateService", e))?;
-        service_of(cap.json("ecs:UpdateService")?, "ecs:UpdateService")
+        let body = send_captured!(
+            self.client
+                .update_service()
+                .cluster(&self.cluster)
+                .service(document["service"].as_str().unwrap_or_default())
+                .customize()
+                .interceptor(ReplaceBody::new(document)),
+            "ecs:UpdateService"
+        );
+        service_of(body, "ecs:UpdateService")
     }
 
     /// Task definition ARNs of a family, newest first.
@@ -251,18 +245,15 @@ impl Ecs {
     /// RunTask with `document` (a RunTask request body, built by [`crate::jobs`]) as the body.
     /// Returns AWS's answer: `tasks` and `failures`.
     pub async fn run_task(&self, document: &Value) -> Result<Value> {
-        let cap = Capture::new();
-        self.client
-            .run_task()
-            .cluster(&self.cluster)
-            .task_definition(document["taskDefinition"].as_str().unwrap_or_default())
-            .customize()
-            .interceptor(ReplaceBody::new(document))
-            .interceptor(cap.clone())
-            .send()
-            .await
-            .map_err(|e| error("ecs:RunTask", e))?;
-        cap.json("ecs:RunTask")
+        Ok(send_captured!(
+            self.client
+                .run_task()
+                .cluster(&self.cluster)
+                .task_definition(document["taskDefinition"].as_str().unwrap_or_default())
+                .customize()
+                .interceptor(ReplaceBody::new(document)),
+            "ecs:RunTask"
+        ))
     }
 
     /// StopTask for `task` (id or ARN), with `reason` shown in the stopped task.
@@ -283,17 +274,14 @@ impl Ecs {
     pub async fn describe_tasks_raw(&self, arns: &[String]) -> Result<Vec<Value>> {
         let mut out = Vec::with_capacity(arns.len());
         for batch in arns.chunks(DESCRIBE_TASKS_BATCH) {
-            let cap = Capture::new();
-            self.client
-                .describe_tasks()
-                .cluster(&self.cluster)
-                .set_tasks(Some(batch.to_vec()))
-                .customize()
-                .interceptor(cap.clone())
-                .send()
-                .await
-                .map_err(|e| error("ecs:DescribeTasks", e))?;
-            let body = cap.json("ecs:DescribeTasks")?;
+            let body = send_captured!(
+                self.client
+                    .describe_tasks()
+                    .cluster(&self.cluster)
+                    .set_tasks(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeTasks"
+            );
             out.extend(body["tasks"].as_array().cloned().unwrap_or_default());
         }
         Ok(out)

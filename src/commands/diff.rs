@@ -76,14 +76,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             settings_diff = format!("service {} does not exist yet; deploy creates it\n", p.name);
         }
         // Config files that differ from the bucket (`[services.NAME.config]`).
-        let config_diff = match &p.config {
-            Some(c) if !c.changes.is_empty() => format!(
-                "config {}: {}\n",
-                c.prepared.uri(),
-                c.changes.summary(false)
-            ),
-            _ => String::new(),
-        };
+        let config_diff = p
+            .config_sync_line()
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default();
         let changed = !td_diff.is_empty() || !settings_diff.is_empty() || !config_diff.is_empty();
         differs |= changed;
         if ctx.out.is_json() {
