@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::hex;
 use crate::manifest::Manifest;
 use crate::render::{Inputs, Unit};
 
@@ -136,10 +137,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<LocalFile>) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The config files of service `key`, when it declares `[services.KEY.config]`: the folder

@@ -7,7 +7,7 @@
 //! Used only where the CLI would talk to the same socket: `DOCKER_HOST` unset or `unix://`, and
 //! no other Docker context selected. Anything else (TCP, SSH, contexts, podman) uses the CLI.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -34,10 +34,6 @@ impl DockerSocket {
             .filter(|c| !c.is_empty());
         let path = choose(host.as_deref(), context.as_deref(), config_context())?;
         path.exists().then_some(DockerSocket { path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// `GET /_ping`: whether the engine answers.

@@ -44,3 +44,8 @@ pub mod taskdef;
 pub mod terraform;
 pub mod view;
 pub mod watch;
+
+/// Lower-case hexadecimal of `bytes` (digests in S3 ETags, registry digests, cache names).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -35,8 +35,7 @@ impl Clients {
         // without making a wrong endpoint slow to report.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
-        let profile = global.profile.clone().or_else(|| env.profile.clone());
-        if let Some(profile) = &profile {
+        if let Some(profile) = &profile_name(env, global) {
             loader = loader.profile_name(profile);
         }
         let region = global
@@ -96,6 +95,12 @@ impl Clients {
         }
         Ok(())
     }
+}
+
+/// The profile named by `--profile`, else by the environment in wharf.toml (else the SDK's own
+/// choice: `AWS_PROFILE`, then `default`).
+pub fn profile_name(env: &Environment, global: &GlobalArgs) -> Option<String> {
+    global.profile.clone().or_else(|| env.profile.clone())
 }
 
 /// An S3 client for `config`; custom endpoints (the local test bed, S3-compatible stores) get

@@ -94,11 +94,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     // Unchanged images with a cached ECR login: done without asking AWS anything.
     let login_cache = match (&env, &target) {
         (Some(env), Some(target)) => {
-            let profile = ctx
-                .global
-                .profile
-                .clone()
-                .or_else(|| manifest.environment(env).ok()?.profile.clone())
+            let profile = crate::aws::profile_name(manifest.environment(env)?, &ctx.global)
                 .or_else(|| std::env::var("AWS_PROFILE").ok());
             LoginCache::for_registry(&target.registry, profile.as_deref())
         }

@@ -53,7 +53,7 @@ impl LoginCache {
             })?;
         use sha2::Digest;
         let key = sha2::Sha256::digest(format!("{host}\n{}", profile.unwrap_or("")).as_bytes());
-        let name: String = key[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let name = crate::hex(&key[..12]);
         Some(LoginCache {
             path: base
                 .join("wharf")

@@ -53,8 +53,9 @@ pub struct PushOptions<'a> {
 
 /// The push when nothing needs pushing, without any AWS call: with a cached ECR login (see
 /// [`LoginCache`]), every image is inspected and its tag asked of the registry at once. None when
-/// any image is not there with the same digest, or anything fails (the full push then runs and
-/// reports it); a login the registry refuses is forgotten.
+/// any image is not built or not there with the same digest, or anything fails (the full push
+/// then runs and reports it). A login is forgotten when the registry fails with it (refused, most
+/// likely), so the full push asks ECR for a new one.
 pub async fn all_held(
     items: &[PushItem],
     engine: &Engine,
@@ -67,70 +68,79 @@ pub async fn all_held(
     }
     let login = cache.load()?;
     let registry = Registry::with_login(host, &login);
-    let checks = futures::future::join_all(items.iter().map(|item| {
-        let registry = &registry;
-        async move {
-            // The registry is asked while the engine is: the answers meet here.
-            let reference = item.reference.to_string();
-            let (image, head) = tokio::join!(
-                engine.inspect(&reference),
-                registry.manifest_digest(&item.reference.repository, &item.reference.tag)
-            );
-            let image = image.ok()??;
-            let head = head.ok()?;
-            match held_digest(registry, item, &image, Some(head)).await {
-                Ok(digest) => Some(digest.map(|d| (d, image.size))),
-                Err(_) => None,
-            }
+    let registry = &registry;
+    let checks = futures::future::join_all(items.iter().map(|item| async move {
+        // The registry is asked while the engine is: the answers meet here.
+        let reference = item.reference.to_string();
+        let (image, head) = tokio::join!(
+            engine.inspect(&reference),
+            registry.manifest_digest(&item.reference.repository, &item.reference.tag)
+        );
+        let Ok(Some(image)) = image else {
+            return Check::Absent;
+        };
+        let held = match head {
+            Ok(head) => held_digest(registry, item, &image, head).await,
+            Err(e) => Err(e),
+        };
+        match held {
+            Ok(Some(digest)) => Check::Held(digest, image.size),
+            Ok(None) => Check::Absent,
+            Err(_) => Check::RegistryFailed,
         }
     }))
     .await;
-    if checks.iter().any(Option::is_none) {
-        // Something failed (a refused login among the possibilities): ask ECR afresh.
-        cache.forget();
-        return None;
+    let mut held = Vec::new();
+    for (item, check) in items.iter().zip(checks) {
+        match check {
+            Check::Held(digest, size) => held.push((item, digest, size)),
+            Check::Absent => return None,
+            Check::RegistryFailed => {
+                cache.forget();
+                return None;
+            }
+        }
     }
-    let held: Vec<(String, u64)> = checks.into_iter().flatten().collect::<Option<_>>()?;
-    let mut results: Vec<Pushed> = items
-        .iter()
-        .zip(held)
-        .map(|(item, (digest, size))| skipped(item, digest, size, out))
+    // Said only once every image is known to be held (else the full push says it).
+    let mut results: Vec<Pushed> = held
+        .into_iter()
+        .map(|(item, digest, size)| skipped(item, digest, size, out))
         .collect();
     results.sort_by(|a, b| a.image.cmp(&b.image));
     Some(results)
 }
 
-/// The registry's manifest digest when it holds `image` under the item's tag, else None.
+/// One image in [`all_held`].
+enum Check {
+    /// The registry's digest and the image's size.
+    Held(String, u64),
+    /// Not built here, or not in the registry as built.
+    Absent,
+    RegistryFailed,
+}
+
+/// The registry's manifest digest when it holds `image` under the item's tag, else None. `head`
+/// is the registry's digest for the tag (`HEAD` of the manifest), None when it has no such tag.
 ///
-/// docker records the digest of every push (`RepoDigests`): one HEAD compares it. podman's local
-/// digest is not the one its push produces (it compresses layers on the way), so otherwise the
-/// manifest is read and its config compared with the image ID: the image ID is the digest of the
-/// config, which every push carries unchanged, so equal means the same image.
-///
-/// `head` is the registry's digest for the tag when the caller asked already.
+/// docker records the digest of every push (`RepoDigests`): equal to `head` means the same
+/// image. podman's local digest is not the one its push produces (it compresses layers on the
+/// way), so otherwise the manifest is read and its config compared with the image ID: the image ID
+/// is the digest of the config, which every push carries unchanged.
 async fn held_digest(
     registry: &Registry,
     item: &PushItem,
     image: &crate::engine::LocalImage,
-    head: Option<Option<String>>,
+    head: Option<String>,
 ) -> Result<Option<String>> {
-    let (repository, tag) = (&item.reference.repository, &item.reference.tag);
-    let name = item.reference.name();
-    let recorded = image
-        .repo_digests
-        .iter()
-        .find_map(|d| d.strip_prefix(&format!("{name}@")).map(str::to_string));
-    if let Some(ours) = recorded {
-        let theirs = match head {
-            Some(h) => h,
-            None => registry.manifest_digest(repository, tag).await?,
-        };
-        if theirs.as_deref() == Some(ours.as_str()) {
-            return Ok(Some(ours));
-        }
-    } else if head == Some(None) {
+    let Some(theirs) = head else {
         return Ok(None);
+    };
+    let name = item.reference.name();
+    let ours = format!("{name}@{theirs}");
+    if image.repo_digests.iter().any(|d| d == &ours) {
+        return Ok(Some(theirs));
     }
+    let (repository, tag) = (&item.reference.repository, &item.reference.tag);
     let Some(manifest) = registry.manifest(repository, tag).await? else {
         return Ok(None);
     };
@@ -253,10 +263,13 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
         let registry = registries.get(&item.reference.host);
         let image = &local[&item.image];
         async move {
-            match registry {
-                Some(registry) => held_digest(registry, item, image, None).await,
-                None => Ok(None),
-            }
+            let Some(registry) = registry else {
+                return Ok(None);
+            };
+            let head = registry
+                .manifest_digest(&item.reference.repository, &item.reference.tag)
+                .await?;
+            held_digest(registry, item, image, head).await
         }
     }))
     .buffered(parallel.max(8))

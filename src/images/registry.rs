@@ -451,12 +451,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 /// `sha256:<hex>` of a finished SHA-256.
 fn hex_digest(hash: &[u8]) -> String {
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in hash.iter() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
+    format!("sha256:{}", crate::hex(hash))
 }
 
 /// Whether a registry host (with or without port) is this machine: such registries are spoken
