@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Benchmark: read 100,000 log lines from the local test bed with `wharf logs`, and with the AWS
-# CLI's fastest equivalent. The test bed's AWS CLI is v1, which has no `aws logs tail` (a v2-only
-# command that cannot be installed from PyPI), so the comparison is `aws logs filter-log-events`
-# over the same group and stream prefix, which pages through FilterLogEvents the way `tail` does.
+# Benchmark: read 100,000 log lines from the local test bed with `wharf logs`, with `aws logs tail`
+# (AWS CLI v2, the peer the operate issue names) and with `aws logs filter-log-events` (AWS CLI v1,
+# the test bed's), all over the same group and stream prefix, in the same run.
+#
+# AWS CLI v2 is not on PyPI; Debian packages it (`apt-get install awscli`, 2.9.19 on bookworm,
+# installed as /usr/bin/aws). AWS2=path overrides; without a v2 CLI only the v1 figure is given.
 #
 # Usage: bench/logs.sh [LINES] [RUNS]   (test bed up; WHARF=path/to/wharf, default target/release)
 set -euo pipefail
@@ -14,6 +16,11 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 TARGET=${CARGO_TARGET_DIR:-target}
 WHARF=$(realpath "${WHARF:-$TARGET/release/wharf}")
 AWS=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/aws
+AWS2=${AWS2:-/usr/bin/aws}
+if ! "$AWS2" --version 2>/dev/null | grep -q '^aws-cli/2'; then
+  echo "no AWS CLI v2 at $AWS2 (apt-get install awscli); comparing with v1 only" >&2
+  AWS2=
+fi
 PY=${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin/python
 GROUP="/bench/logs-$$"
 WORK=$(mktemp -d)
@@ -59,16 +66,26 @@ time_cmd() { # prints seconds
 }
 best() { sort -n | head -1; }
 
-W=(); A=()
+W=(); A=(); T=()
 for _ in $(seq "$RUNS"); do
   W+=("$(cd "$WORK" && time_cmd "$WHARF" logs bench --env local --since 1d)")
   WL=$(wc -l < "$WORK/out")
   A+=("$(time_cmd "$AWS" logs filter-log-events --log-group-name "$GROUP" --log-stream-name-prefix bench/main/ --start-time 0 --output text)")
   AL=$(grep -c '^EVENTS' "$WORK/out" || true)
+  if [ -n "$AWS2" ]; then
+    # v2.9 does not read AWS_ENDPOINT_URL, so the endpoint is passed as a flag.
+    T+=("$(time_cmd "$AWS2" --endpoint-url "$AWS_ENDPOINT_URL" logs tail "$GROUP" --log-stream-name-prefix bench/main/ --since 1d)")
+    TL=$(wc -l < "$WORK/out")
+  fi
 done
 WB=$(printf '%s\n' "${W[@]}" | best); AB=$(printf '%s\n' "${A[@]}" | best)
-echo "lines: wharf $WL, aws $AL"
-echo "wharf logs:                 best of $RUNS: ${WB}s  (runs: ${W[*]})"
-echo "aws logs filter-log-events: best of $RUNS: ${AB}s  (runs: ${A[*]})"
-echo "speed-up: $(echo "scale=1; $AB / $WB" | bc)x"
+echo "lines: wharf $WL, aws v1 $AL${AWS2:+, aws v2 $TL}"
+echo "wharf logs:                    best of $RUNS: ${WB}s  (runs: ${W[*]})"
+if [ -n "$AWS2" ]; then
+  TB=$(printf '%s\n' "${T[@]}" | best)
+  echo "aws logs tail (v2):            best of $RUNS: ${TB}s  (runs: ${T[*]})"
+fi
+echo "aws logs filter-log-events v1: best of $RUNS: ${AB}s  (runs: ${A[*]})"
+[ -n "$AWS2" ] && echo "speed-up vs aws logs tail: $(echo "scale=1; $TB / $WB" | bc)x"
+echo "speed-up vs filter-log-events: $(echo "scale=1; $AB / $WB" | bc)x"
 [ -n "${KEEP_GROUP:-}" ] && echo "kept $GROUP" >&2 || "$AWS" logs delete-log-group --log-group-name "$GROUP"

@@ -181,6 +181,14 @@ impl Engine {
         Ok(self)
     }
 
+    /// The engine command for `args`, without the private login folder (for verbs that talk to
+    /// no registry: run, logs, inspect, rm, network).
+    pub(crate) fn plain(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.program());
+        cmd.args(args).stdin(Stdio::null());
+        cmd
+    }
+
     /// The engine command with the private login folder applied.
     fn command(&self, verb: &[&str]) -> Command {
         let mut cmd = Command::new(self.program());
@@ -247,8 +255,10 @@ impl Engine {
         echo: &(dyn Fn(&str) + Sync),
     ) -> Result<LocalImage> {
         let args = self.build_args(spec);
-        let mut cmd = self.command(&[]);
-        cmd.args(&args);
+        // The verb first: podman's --authfile (from `command`) belongs after it.
+        let (verb, rest) = args.split_first().expect("a build has a verb");
+        let mut cmd = self.command(&[verb]);
+        cmd.args(rest);
         let (ok, transcript) = run_logged(cmd, echo).await.map_err(|e| {
             Error::failed(format!(
                 "image `{name}`: cannot run {}: {e}",
@@ -333,6 +343,24 @@ impl Engine {
             self.program()
         ))
         .with_hint("the registry rejected the credentials: check that they are valid and not expired, and that the environment's account and registry are right"))
+    }
+
+    /// Pulls `reference`; a failure returns the engine's last lines.
+    pub async fn pull(&self, reference: &str, echo: &(dyn Fn(&str) + Sync)) -> Result<()> {
+        let mut cmd = self.command(&["pull", reference]);
+        let host = reference.split('/').next().unwrap_or_default();
+        cmd.args(self.plain_http(host));
+        let (ok, transcript) = run_logged(cmd, echo)
+            .await
+            .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.program())))?;
+        if ok {
+            return Ok(());
+        }
+        Err(Error::failed(format!(
+            "`{} pull {reference}` failed; last lines:\n{}",
+            self.program(),
+            indent(&transcript.tail(5))
+        )))
     }
 
     /// Pushes `reference`; returns the manifest digest the registry reported.

@@ -1,6 +1,12 @@
 //! `wharf local run`: a task definition's containers on this machine with docker or podman: the
-//! image, environment, secrets resolved from SSM, port mappings published on 127.0.0.1, `dependsOn`
-//! order and conditions, and overrides. Ctrl-C stops and removes what it started.
+//! image (built here, or pulled after an ECR login), environment, secrets resolved from SSM, port
+//! mappings published on 127.0.0.1, `dependsOn` order and conditions, and overrides. Ctrl-C stops
+//! and removes what it started.
+//!
+//! As in an `awsvpc` task, the containers share one network namespace, so they reach each other on
+//! `localhost`: a small holder container (see [`pause_program`]) owns the namespace and publishes
+//! every port, and each container joins it. The namespace sits on a network of its own, where the
+//! container names also resolve.
 //!
 //! [`plan`] turns a rendered task definition into container specs and [`run_args`] into the
 //! engine's arguments, both pure; [`run`] drives the engine CLI.
@@ -10,9 +16,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::process::Command;
 
 use crate::cli::Context;
+use crate::engine::{BuildSpec, Engine};
 use crate::error::{Error, Result};
 
 /// A `dependsOn` condition (ECS's names).
@@ -154,6 +160,20 @@ pub fn plan(
             user: d["user"].as_str().map(str::to_string),
         });
     }
+    // One namespace: two containers cannot listen on one port (ECS refuses such a task too).
+    let mut claimed: BTreeMap<(u16, &str), &str> = BTreeMap::new();
+    for c in &containers {
+        for (_, port, protocol) in &c.ports {
+            if let Some(other) = claimed.insert((*port, protocol.as_str()), &c.name) {
+                if other != c.name {
+                    return Err(Error::usage(format!(
+                        "containers `{other}` and `{}` both map port {port}/{protocol}; the containers of a task share one network, so each port can be mapped once",
+                        c.name
+                    )));
+                }
+            }
+        }
+    }
     // Order by dependsOn (ECS rejects cycles at registration; refuse them here too).
     let mut ordered: Vec<LocalContainer> = Vec::new();
     let mut pending = containers;
@@ -177,12 +197,43 @@ pub fn plan(
     Ok(ordered)
 }
 
-/// `docker run` arguments for `c` (before the image: options; then image and command).
-/// `env_file` holds the secrets and environment, so values never appear in the process list.
+/// `docker run` arguments for the container that holds the task's network namespace: on
+/// `network`, named by every container's name, publishing every container's ports on 127.0.0.1.
+pub fn holder_args(
+    containers: &[LocalContainer],
+    holder: &str,
+    network: &str,
+    image: &str,
+) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "run".into(),
+        "-d".into(),
+        "--name".into(),
+        holder.into(),
+        "--network".into(),
+        network.into(),
+        "--label".into(),
+        "wharf.local=1".into(),
+    ];
+    for c in containers {
+        a.push("--network-alias".into());
+        a.push(c.name.clone());
+        for (host, container, protocol) in &c.ports {
+            a.push("-p".into());
+            a.push(format!("127.0.0.1:{host}:{container}/{protocol}"));
+        }
+    }
+    a.push(image.into());
+    a
+}
+
+/// `docker run` arguments for `c` (before the image: options; then image and command), in the
+/// network namespace of container `holder`. `env_file` holds the secrets and environment, so
+/// values never appear in the process list.
 pub fn run_args(
     c: &LocalContainer,
     container_name: &str,
-    network: &str,
+    holder: &str,
     env_file: &str,
 ) -> Vec<String> {
     let mut a: Vec<String> = vec![
@@ -191,18 +242,12 @@ pub fn run_args(
         "--name".into(),
         container_name.into(),
         "--network".into(),
-        network.into(),
-        "--network-alias".into(),
-        c.name.clone(),
+        format!("container:{holder}"),
         "--env-file".into(),
         env_file.into(),
         "--label".into(),
         "wharf.local=1".into(),
     ];
-    for (host, container, protocol) in &c.ports {
-        a.push("-p".into());
-        a.push(format!("127.0.0.1:{host}:{container}/{protocol}"));
-    }
     if let Some(h) = &c.health_command {
         a.push("--health-cmd".into());
         a.push(h.clone());
@@ -251,21 +296,160 @@ pub fn env_file_text(container: &str, vars: &BTreeMap<String, String>) -> Result
     Ok(out)
 }
 
-/// The container engine: `WHARF_ENGINE`, else docker, else podman, on PATH.
-pub fn engine() -> Result<String> {
-    if let Ok(e) = std::env::var("WHARF_ENGINE") {
-        if !e.is_empty() {
-            return Ok(e);
+/// The holder of a task's network namespace: a static Linux program for `arch` (Rust's names)
+/// that blocks forever and does nothing else, like Kubernetes' pause container, for an image
+/// `FROM scratch`. It is a whole ELF file of 150 bytes or so: one loadable segment holding the
+/// loop, so that no base image (none may be at hand) and no toolchain is needed. None for an
+/// architecture it has no code for.
+pub fn pause_program(arch: &str) -> Option<Vec<u8>> {
+    const BASE: u64 = 0x40_0000;
+    const HEADERS: u64 = 64 + 56;
+    let (machine, code): (u16, Vec<u8>) = match arch {
+        // loop: mov eax, 34 (pause); syscall; jmp loop
+        "x86_64" => (62, vec![0xb8, 34, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xf7]),
+        // loop: x0..x3 = 0; x8 = 73 (ppoll with no descriptors and no timeout); svc #0; b loop
+        "aarch64" => (
+            183,
+            [
+                0xd280_0000u32,
+                0xd280_0001,
+                0xd280_0002,
+                0xd280_0003,
+                0xd280_0928,
+                0xd400_0001,
+                0x17ff_fffa,
+            ]
+            .iter()
+            .flat_map(|i| i.to_le_bytes())
+            .collect(),
+        ),
+        _ => return None,
+    };
+    let size = HEADERS + code.len() as u64;
+    let mut elf = Vec::with_capacity(size as usize);
+    // ELF header: 64-bit, little-endian, version 1, System V; an executable.
+    elf.extend([0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    elf.extend([0; 8]);
+    elf.extend(2u16.to_le_bytes());
+    elf.extend(machine.to_le_bytes());
+    elf.extend(1u32.to_le_bytes());
+    elf.extend((BASE + HEADERS).to_le_bytes()); // entry: the code after the headers
+    elf.extend(64u64.to_le_bytes()); // program headers right after this header
+    elf.extend(0u64.to_le_bytes()); // no section headers
+    elf.extend(0u32.to_le_bytes());
+    for half in [64u16, 56, 1, 0, 0, 0] {
+        elf.extend(half.to_le_bytes()); // sizes and counts of the headers
+    }
+    // One program header: load the whole file at BASE, readable and executable.
+    elf.extend(1u32.to_le_bytes());
+    elf.extend(5u32.to_le_bytes());
+    for word in [0, BASE, BASE, size, size, 0x1000] {
+        elf.extend(word.to_le_bytes());
+    }
+    elf.extend(code);
+    Some(elf)
+}
+
+/// The local image of the namespace holder, built the first time (named by its content, so a
+/// changed program gets a new image).
+async fn holder_image(engine: &Engine) -> Result<String> {
+    let arch = std::env::consts::ARCH;
+    let program = pause_program(arch).ok_or_else(|| {
+        Error::failed(format!(
+            "wharf local run has no network holder for this machine's architecture ({arch})"
+        ))
+    })?;
+    let digest = crate::hex(&<sha2::Sha256 as sha2::Digest>::digest(&program));
+    let tag = format!("wharf-local-holder:{}", &digest[..12]);
+    if engine.inspect(&tag).await?.is_some() {
+        return Ok(tag);
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("wharf-holder-")
+        .tempdir()
+        .map_err(|e| Error::failed(format!("cannot create a temporary folder: {e}")))?;
+    let write = |name: &str, bytes: &[u8], mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes)
+            .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)))
+            .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))
+    };
+    write("pause", &program, 0o755)?;
+    write(
+        "Dockerfile",
+        b"FROM scratch\nCOPY pause /pause\nENTRYPOINT [\"/pause\"]\n",
+        0o644,
+    )?;
+    let spec = BuildSpec {
+        tags: vec![tag.clone()],
+        context: dir.path().to_path_buf(),
+        dockerfile: dir.path().join("Dockerfile"),
+        target: None,
+        platform: None,
+        args: Vec::new(),
+        labels: vec![("wharf.local".into(), "1".into())],
+        iidfile: dir.path().join("iid"),
+    };
+    engine.build("local network holder", &spec, &|_| {}).await?;
+    Ok(tag)
+}
+
+/// Makes sure the engine has every image: one built here is used as it is; one it lacks is
+/// pulled, after an ECR login (kept to this run) when it is in the environment's registry or in
+/// any ECR registry.
+async fn ensure_images(
+    ctx: &Context,
+    engine: &Engine,
+    conn: &crate::deploy::Connected,
+    containers: &[LocalContainer],
+) -> Result<()> {
+    let mut images: Vec<&str> = containers.iter().map(|c| c.image.as_str()).collect();
+    images.sort();
+    images.dedup();
+    let mut missing = Vec::new();
+    for image in images {
+        if engine.inspect(image).await?.is_none() {
+            missing.push(image);
         }
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for candidate in ["docker", "podman"] {
-        if std::env::split_paths(&path).any(|d| d.join(candidate).is_file()) {
-            return Ok(candidate.to_string());
-        }
+    if missing.is_empty() {
+        return Ok(());
     }
-    Err(Error::usage("neither docker nor podman is on PATH")
-        .with_hint("install one, or set WHARF_ENGINE"))
+    let environment = conn.manifest.environment(&conn.env_name)?;
+    let target = crate::images::Target::new(
+        &conn.manifest,
+        &conn.env_name,
+        environment.account.as_ref().map(|a| a.get_ref().clone()),
+        Some(conn.clients.region.clone()),
+    )
+    .ok();
+    let mut logged_in: Vec<String> = Vec::new();
+    for image in missing {
+        let host = crate::images::ImageRef::parse(image).map(|r| r.host);
+        if let Some(host) =
+            host.filter(|h| target.as_ref().is_some_and(|t| t.is_own(h)) || h.contains(".dkr.ecr."))
+        {
+            if !logged_in.contains(&host) {
+                let account = target.as_ref().and_then(|t| t.account.clone());
+                let login = crate::images::ecr::Ecr::new(&conn.clients.config, account)
+                    .login()
+                    .await?;
+                engine
+                    .login(&host, &login.username, &login.password)
+                    .await?;
+                logged_in.push(host);
+            }
+        }
+        ctx.out.status(format!("pulling {image}"));
+        let echo = |line: &str| ctx.out.verbose(format!("  {line}"));
+        engine.pull(image, &echo).await.map_err(|e| {
+            e.with_hint(
+                "build it here (`wharf build`) or push it (`wharf push`) with this tag first",
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// What `wharf local run` was asked for.
@@ -277,17 +461,21 @@ pub struct LocalRequest {
     pub set_env: Vec<(String, String)>,
     /// Stop after this long (for scripts and tests); None: until an essential container exits or Ctrl-C.
     pub timeout: Option<Duration>,
+    /// `--engine`: docker or podman.
+    pub engine: Option<String>,
 }
 
-async fn engine_out(engine: &str, args: &[String]) -> Result<String> {
-    let out = Command::new(engine)
+async fn engine_out(engine: &Engine, args: &[String]) -> Result<String> {
+    let program = engine.program();
+    let out = engine
+        .plain(&[])
         .args(args)
         .output()
         .await
-        .map_err(|e| Error::failed(format!("cannot run {engine}: {e}")))?;
+        .map_err(|e| Error::failed(format!("cannot run {program}: {e}")))?;
     if !out.status.success() {
         return Err(Error::failed(format!(
-            "{engine} {} failed: {}",
+            "{program} {} failed: {}",
             args.first().map(String::as_str).unwrap_or(""),
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -337,14 +525,16 @@ async fn resolve_secrets(
 
 /// Runs the unit's containers; returns the exit code of the first essential container to exit.
 pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
-    let engine = engine()?;
     let manifest = ctx.manifest()?;
+    let preferred = crate::images::preferred_engine(&manifest, req.engine.as_deref())?;
     let unit = crate::render::Unit::find(&manifest, &req.unit)?;
     let unit = match unit {
         crate::render::Unit::Service(_) => crate::render::Unit::Service(req.unit.as_str()),
         crate::render::Unit::Job(_) => crate::render::Unit::Job(req.unit.as_str()),
     };
     drop(manifest);
+    // Registry logins of this run stay in a private folder, as with `wharf push`.
+    let engine = Engine::detect(preferred).await?.with_private_auth()?;
     let mut overrides = Vec::new();
     for f in &req.env_files {
         let text = std::fs::read_to_string(f)
@@ -370,6 +560,8 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
         }
     }
     let secrets = resolve_secrets(&conn.clients.ssm, &containers).await?;
+    ensure_images(ctx, &engine, &conn, &containers).await?;
+    let holder_image = holder_image(&engine).await?;
     let id = format!(
         "wharf-{}-{}-{}",
         conn.manifest.app(),
@@ -386,29 +578,37 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
         &["network".into(), "create".into(), network.clone()],
     )
     .await?;
-    let result = run_containers(
-        ctx,
+    let holder = format!("{id}-network");
+    let result = match engine_out(
         &engine,
-        &id,
-        &network,
-        &dir,
-        &containers,
-        &secrets,
-        &mut started,
-        req.timeout,
+        &holder_args(&containers, &holder, &network, &holder_image),
     )
-    .await;
-    // Clean up whatever happened: containers, network, env files.
+    .await
+    {
+        Ok(_) => {
+            started.push(holder.clone());
+            run_containers(
+                ctx,
+                &engine,
+                &id,
+                &holder,
+                &dir,
+                &containers,
+                &secrets,
+                &mut started,
+                req.timeout,
+            )
+            .await
+        }
+        Err(e) => Err(e.with_hint(
+            "a port of the task may be in use on 127.0.0.1 already (see the message above)",
+        )),
+    };
+    // Clean up whatever happened: containers (the holder last), network, env files.
     for name in started.iter().rev() {
-        let _ = Command::new(&engine)
-            .args(["rm", "-f", name])
-            .output()
-            .await;
+        let _ = engine.plain(&["rm", "-f", name]).output().await;
     }
-    let _ = Command::new(&engine)
-        .args(["network", "rm", &network])
-        .output()
-        .await;
+    let _ = engine.plain(&["network", "rm", &network]).output().await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -416,9 +616,9 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
 #[allow(clippy::too_many_arguments)]
 async fn run_containers(
     ctx: &Context,
-    engine: &str,
+    engine: &Engine,
     id: &str,
-    network: &str,
+    holder: &str,
     dir: &std::path::Path,
     containers: &[LocalContainer],
     secrets: &HashMap<String, String>,
@@ -440,7 +640,7 @@ async fn run_containers(
         let env_path = dir.join(format!("{}.env", c.name));
         write_private(&env_path, &env_file_text(&c.name, &vars)?)?;
         let name = format!("{id}-{}", c.name);
-        let args = run_args(c, &name, network, &env_path.display().to_string());
+        let args = run_args(c, &name, holder, &env_path.display().to_string());
         let r = engine_out(engine, &args).await;
         let _ = std::fs::remove_file(&env_path);
         r.map_err(|e| {
@@ -469,8 +669,7 @@ async fn run_containers(
         } else {
             String::new()
         };
-        let engine_owned = engine.to_string();
-        log_tasks.push(tokio::spawn(follow_logs(engine_owned, name, prefix)));
+        log_tasks.push(tokio::spawn(follow_logs(engine.clone(), name, prefix)));
     }
     // Wait for an essential container to exit, Ctrl-C, or the timeout.
     let essential: Vec<(String, String)> = containers
@@ -542,10 +741,10 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         .map_err(|e| Error::failed(format!("cannot write {}: {e}", path.display())))
 }
 
-async fn follow_logs(engine: String, name: String, prefix: String) {
+async fn follow_logs(engine: Engine, name: String, prefix: String) {
     use tokio::io::{AsyncBufReadExt, BufReader};
-    let Ok(mut child) = Command::new(&engine)
-        .args(["logs", "-f", &name])
+    let Ok(mut child) = engine
+        .plain(&["logs", "-f", &name])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -577,7 +776,7 @@ async fn follow_logs(engine: String, name: String, prefix: String) {
 }
 
 async fn wait_condition(
-    engine: &str,
+    engine: &Engine,
     full: &str,
     short: &str,
     cond: Condition,
@@ -662,7 +861,7 @@ mod tests {
     #[test]
     fn docker_arguments() {
         let c = plan(&td(), &[]).unwrap();
-        let a = run_args(&c[0], "x-migrate", "net", "/tmp/e");
+        let a = run_args(&c[0], "x-migrate", "x-network", "/tmp/e");
         let tail: Vec<&str> = a
             .iter()
             .map(String::as_str)
@@ -670,14 +869,81 @@ mod tests {
             .collect();
         assert_eq!(tail, ["app:1", "-c", "migrate"]);
         assert!(a.windows(2).any(|w| w[0] == "--entrypoint" && w[1] == "sh"));
-        let a = run_args(&c[1], "x-web", "net", "/tmp/e");
-        assert!(a
-            .windows(2)
-            .any(|w| w[0] == "-p" && w[1] == "127.0.0.1:8080:8080/tcp"));
+        let a = run_args(&c[1], "x-web", "x-network", "/tmp/e");
+        assert!(
+            a.windows(2)
+                .any(|w| w[0] == "--network" && w[1] == "container:x-network"),
+            "{a:?}"
+        );
+        assert!(!a.iter().any(|s| s == "-p"), "ports belong to the holder");
         assert!(
             !a.iter().any(|s| s.contains("A=1")),
             "values go through the env file"
         );
+        // The holder publishes every container's ports and answers to every container's name.
+        let h = holder_args(&c, "x-network", "x", "holder:1");
+        assert!(h
+            .windows(2)
+            .any(|w| w[0] == "-p" && w[1] == "127.0.0.1:8080:8080/tcp"));
+        for name in ["web", "migrate"] {
+            assert!(h
+                .windows(2)
+                .any(|w| w[0] == "--network-alias" && w[1] == name));
+        }
+        assert_eq!(h.last().map(String::as_str), Some("holder:1"));
+    }
+
+    #[test]
+    fn two_containers_cannot_map_one_port() {
+        let mut t = td();
+        t["containerDefinitions"][1]["portMappings"] = json!([{"containerPort": 8080}]);
+        let e = plan(&t, &[]).unwrap_err();
+        assert!(
+            e.message
+                .contains("`web` and `migrate` both map port 8080/tcp"),
+            "{}",
+            e.message
+        );
+        // Another protocol on the same number is a different port.
+        t["containerDefinitions"][1]["portMappings"] =
+            json!([{"containerPort": 8080, "protocol": "udp"}]);
+        assert!(plan(&t, &[]).is_ok());
+    }
+
+    /// The holder program is a valid executable for this machine: it starts and stays up.
+    #[test]
+    fn the_holder_program_runs_and_blocks() {
+        use std::os::unix::fs::PermissionsExt;
+        assert!(pause_program("riscv64").is_none());
+        let aarch64 = pause_program("aarch64").unwrap();
+        assert_eq!(&aarch64[..4], b"\x7fELF");
+        assert_eq!(aarch64[18], 183);
+        assert_eq!((aarch64.len() - 120) % 4, 0, "whole instructions");
+        let Some(program) = pause_program(std::env::consts::ARCH) else {
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pause");
+        std::fs::write(&path, &program).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Another test thread's fork may hold the just-written file open for a moment (ETXTBSY).
+        let mut child = (0..50)
+            .find_map(|_| match std::process::Command::new(&path).spawn() {
+                Ok(c) => Some(c),
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(Duration::from_millis(20));
+                    None
+                }
+                Err(e) => panic!("cannot start the holder: {e}"),
+            })
+            .expect("the holder starts");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the holder exited at once"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

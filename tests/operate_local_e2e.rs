@@ -1,21 +1,29 @@
 //! `wharf local run` for real with the example app (examples/hello) and the test bed: its web
+//! service's image is only in the registry, so wharf logs in to it (ECR's token) and pulls; the
 //! service runs under docker with the environment, an SSM secret and its port published on
-//! 127.0.0.1, answers HTTP, and Ctrl-C stops and removes everything.
+//! 127.0.0.1, answers HTTP, a sidecar reaches it on localhost (one network namespace, as in an
+//! awsvpc task), and Ctrl-C stops and removes everything.
 
 mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn engine() -> String {
-    std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into())
+#[test]
+fn local_run_with_docker_answers_on_its_port_and_ctrl_c_cleans_up() {
+    local_run_scenario("docker", 0);
 }
 
+/// The same with podman (installed by `scripts/testbed install`).
 #[test]
-fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up() {
+fn local_run_with_podman_answers_on_its_port_and_ctrl_c_cleans_up() {
+    local_run_scenario("podman", 1);
+}
+
+fn local_run_scenario(engine: &str, port_offset: u16) {
     support::require_testbed();
     let app = support::unique("hello");
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = 20000 + ((std::process::id() % 10000) * 2) as u16 + port_offset;
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     support::copy_dir(&root, dir.path());
@@ -41,15 +49,29 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
             &format!(r#""command": ["sh", "-c", "echo greeting=$GREETING; test \"$API_KEY\" = local-secret-5d1e && echo secret resolved; exec httpd -f -v -p {port} -h /www"], "secrets": [{{"name": "API_KEY", "valueFrom": "{{{{ secret('API_KEY') }}}}"}}]"#),
         )
         .replace("\"containerPort\": 8080", &format!("\"containerPort\": {port}"));
+    // A sidecar of the same image that reaches web on localhost, then stays up.
+    let end = web
+        .rfind("\n  ]")
+        .expect("the containerDefinitions list ends");
+    let web = format!(
+        r#"{},
+    {{
+      "name": "probe", "image": "{{{{ image('app') }}}}", "essential": false,
+      "command": ["sh", "-c", "for i in $(seq 60); do if wget -qO- http://localhost:{port}/ >/dev/null 2>&1; then echo probe reached web on localhost; break; fi; sleep 0.5; done; exec sleep 600"]
+    }}{}"#,
+        &web[..end],
+        &web[end..]
+    );
     assert!(
         web.contains("secret resolved"),
         "the example's web.json changed shape"
     );
     std::fs::write(dir.path().join("ecs/web.json"), web).unwrap();
 
-    let tag = "local1";
+    let tag = format!("local-{engine}");
+    let tag = tag.as_str();
     let image = format!("{}/hello/app:{tag}", support::registry());
-    let built = Command::new(engine())
+    let built = Command::new(engine)
         .args(["build", "-q", "-t", &image, dir.path().to_str().unwrap()])
         .output()
         .unwrap();
@@ -58,6 +80,29 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
         "{}",
         String::from_utf8_lossy(&built.stderr)
     );
+    // Into the registry, and out of the engine: local run has to log in and pull it.
+    let pushed = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        .current_dir(dir.path())
+        .envs(support::aws_env())
+        .env("WHARF_ECR_LOGIN_CACHE", "0")
+        .env("WHARF_ENGINE", engine)
+        .args([
+            "push",
+            "--env",
+            "local",
+            "--tag",
+            tag,
+            "--create-repositories",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let removed = Command::new(engine).args(["rmi", &image]).output().unwrap();
+    assert!(removed.status.success());
     support::aws(&[
         "ssm",
         "put-parameter",
@@ -84,6 +129,8 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
             "GREETING=hi from a laptop",
             "--timeout",
             "90s",
+            "--engine",
+            engine,
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -114,13 +161,18 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
     );
     assert!(stdout.contains("greeting=hi from a laptop"), "{stdout}");
     assert!(stdout.contains("secret resolved"), "{stdout}");
+    assert!(
+        stdout.contains("probe | probe reached web on localhost"),
+        "{stdout}"
+    );
+    assert!(stderr.contains(&format!("pulling {image}")), "{stderr}");
     assert!(!stdout.contains("local-secret-5d1e") && !stderr.contains("local-secret-5d1e"));
     assert!(
         stderr.contains(&format!("started web (127.0.0.1:{port}->{port})")),
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    let left = Command::new(engine())
+    let left = Command::new(engine)
         .args([
             "ps",
             "-a",
@@ -134,7 +186,7 @@ fn local_run_of_the_example_web_service_answers_on_its_port_and_ctrl_c_cleans_up
         String::from_utf8_lossy(&left.stdout).trim().is_empty(),
         "containers were removed"
     );
-    let nets = Command::new(engine())
+    let nets = Command::new(engine)
         .args([
             "network",
             "ls",

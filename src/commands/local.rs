@@ -32,6 +32,10 @@ pub enum Action {
         /// Stop and remove everything after this long (exit 4).
         #[arg(long, value_parser = humantime::parse_duration)]
         timeout: Option<Duration>,
+        /// Container engine: docker or podman (default: `[build] engine`, else docker when a
+        /// Docker engine answers, else podman).
+        #[arg(long, env = "WHARF_ENGINE")]
+        engine: Option<String>,
     },
 }
 
@@ -43,6 +47,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             env_files,
             set_env,
             timeout,
+            engine,
         } => {
             let mut pairs = Vec::new();
             for p in &set_env {
@@ -59,6 +64,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                     env_files,
                     set_env: pairs,
                     timeout,
+                    engine,
                 },
             )
             .await
