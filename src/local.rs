@@ -60,6 +60,10 @@ pub struct LocalContainer {
     pub health_command: Option<String>,
     pub working_directory: Option<String>,
     pub user: Option<String>,
+    /// `mountPoints`: (task volume, container path, read-only).
+    pub mounts: Vec<(String, String, bool)>,
+    /// `volumesFrom`: (container, read-only).
+    pub volumes_from: Vec<(String, bool)>,
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
@@ -80,9 +84,37 @@ pub fn plan(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    let volumes = task_volumes(task_definition);
     let mut containers = Vec::new();
     for d in &defs {
         let name = d["name"].as_str().unwrap_or_default().to_string();
+        let mut mounts = Vec::new();
+        for m in d["mountPoints"].as_array().into_iter().flatten() {
+            let volume = m["sourceVolume"].as_str().unwrap_or_default();
+            if !volumes.iter().any(|v| v == volume) {
+                return Err(Error::usage(format!(
+                    "container `{name}` mounts volume `{volume}`, which the task definition's `volumes` does not have"
+                )));
+            }
+            let Some(path) = m["containerPath"].as_str() else {
+                return Err(Error::usage(format!(
+                    "container `{name}` mounts volume `{volume}` without a containerPath"
+                )));
+            };
+            let read_only = m["readOnly"].as_bool().unwrap_or(false);
+            mounts.push((volume.to_string(), path.to_string(), read_only));
+        }
+        let mut volumes_from = Vec::new();
+        for v in d["volumesFrom"].as_array().into_iter().flatten() {
+            let source = v["sourceContainer"].as_str().unwrap_or_default();
+            if source == name || !defs.iter().any(|d| d["name"] == source) {
+                return Err(Error::usage(format!(
+                    "container `{name}` takes volumes from `{source}`, which is not another container of the task definition"
+                )));
+            }
+            let read_only = v["readOnly"].as_bool().unwrap_or(false);
+            volumes_from.push((source.to_string(), read_only));
+        }
         let image = d["image"].as_str().unwrap_or_default().to_string();
         let mut environment = BTreeMap::new();
         for e in d["environment"].as_array().into_iter().flatten() {
@@ -158,6 +190,8 @@ pub fn plan(
             health_command,
             working_directory: d["workingDirectory"].as_str().map(str::to_string),
             user: d["user"].as_str().map(str::to_string),
+            mounts,
+            volumes_from,
         });
     }
     // One namespace: two containers cannot listen on one port (ECS refuses such a task too).
@@ -178,23 +212,43 @@ pub fn plan(
     let mut ordered: Vec<LocalContainer> = Vec::new();
     let mut pending = containers;
     while !pending.is_empty() {
+        // A container whose volumes another takes must exist first, as for dependsOn.
         let ready = pending.iter().position(|c| {
             c.depends_on
                 .iter()
-                .all(|(d, _)| ordered.iter().any(|o| &o.name == d))
+                .map(|(d, _)| d)
+                .chain(c.volumes_from.iter().map(|(v, _)| v))
+                .all(|d| ordered.iter().any(|o| &o.name == d))
         });
         match ready {
             Some(i) => ordered.push(pending.remove(i)),
             None => {
                 let names: Vec<&str> = pending.iter().map(|c| c.name.as_str()).collect();
                 return Err(Error::usage(format!(
-                    "the dependsOn of containers {} form a cycle",
+                    "the dependsOn (and volumesFrom) of containers {} form a cycle",
                     names.join(", ")
                 )));
             }
         }
     }
     Ok(ordered)
+}
+
+/// The names of the task definition's `volumes`. Locally each is a fresh engine volume that lives
+/// as long as the run: a Fargate task's volumes start empty too; a host path (EC2) or an EFS file
+/// system is not mounted from this machine.
+pub fn task_volumes(task_definition: &Value) -> Vec<String> {
+    task_definition["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The engine's name of a task's container, volume or holder (`part`) in run `id`.
+pub fn local_name(id: &str, part: &str) -> String {
+    format!("{id}-{part}")
 }
 
 /// `docker run` arguments for the container that holds the task's network namespace: on
@@ -227,15 +281,11 @@ pub fn holder_args(
     a
 }
 
-/// `docker run` arguments for `c` (before the image: options; then image and command), in the
-/// network namespace of container `holder`. `env_file` holds the secrets and environment, so
-/// values never appear in the process list.
-pub fn run_args(
-    c: &LocalContainer,
-    container_name: &str,
-    holder: &str,
-    env_file: &str,
-) -> Vec<String> {
+/// `docker run` arguments for `c` of run `id` (before the image: options; then image and
+/// command), in the network namespace of container `holder`. `env_file` holds the secrets and
+/// environment, so values never appear in the process list.
+pub fn run_args(c: &LocalContainer, id: &str, holder: &str, env_file: &str) -> Vec<String> {
+    let container_name = local_name(id, &c.name);
     let mut a: Vec<String> = vec![
         "run".into(),
         "-d".into(),
@@ -248,6 +298,19 @@ pub fn run_args(
         "--label".into(),
         "wharf.local=1".into(),
     ];
+    let ro = |read_only: bool| if read_only { ":ro" } else { "" };
+    for (volume, path, read_only) in &c.mounts {
+        a.push("--volume".into());
+        a.push(format!(
+            "{}:{path}{}",
+            local_name(id, volume),
+            ro(*read_only)
+        ));
+    }
+    for (source, read_only) in &c.volumes_from {
+        a.push("--volumes-from".into());
+        a.push(format!("{}{}", local_name(id, source), ro(*read_only)));
+    }
     if let Some(h) = &c.health_command {
         a.push("--health-cmd".into());
         a.push(h.clone());
@@ -559,6 +622,23 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
             }
         }
     }
+    for v in rendered.task_definition["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let from = if let Some(path) = v["host"]["sourcePath"].as_str() {
+            format!("host path {path}")
+        } else if v.get("efsVolumeConfiguration").is_some() {
+            "EFS file system".to_string()
+        } else {
+            continue;
+        };
+        ctx.out.status(format!(
+            "volume `{}`: a fresh local volume; the {from} is not mounted from this machine",
+            v["name"].as_str().unwrap_or_default()
+        ));
+    }
     let secrets = resolve_secrets(&conn.clients.ssm, &containers).await?;
     ensure_images(ctx, &engine, &conn, &containers).await?;
     let holder_image = holder_image(&engine).await?;
@@ -578,7 +658,7 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
         &["network".into(), "create".into(), network.clone()],
     )
     .await?;
-    let holder = format!("{id}-network");
+    let holder = local_name(&id, "network");
     let result = match engine_out(
         &engine,
         &holder_args(&containers, &holder, &network, &holder_image),
@@ -609,6 +689,10 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
         let _ = engine.plain(&["rm", "-f", name]).output().await;
     }
     let _ = engine.plain(&["network", "rm", &network]).output().await;
+    for volume in task_volumes(&rendered.task_definition) {
+        let name = local_name(&id, &volume);
+        let _ = engine.plain(&["volume", "rm", "-f", &name]).output().await;
+    }
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -630,7 +714,7 @@ async fn run_containers(
     let mut log_tasks = Vec::new();
     for c in containers {
         for (dep, cond) in &c.depends_on {
-            let dep_name = format!("{id}-{dep}");
+            let dep_name = local_name(id, dep);
             wait_condition(engine, &dep_name, dep, *cond, &signal).await?;
         }
         let mut vars = c.environment.clone();
@@ -639,8 +723,8 @@ async fn run_containers(
         }
         let env_path = dir.join(format!("{}.env", c.name));
         write_private(&env_path, &env_file_text(&c.name, &vars)?)?;
-        let name = format!("{id}-{}", c.name);
-        let args = run_args(c, &name, holder, &env_path.display().to_string());
+        let name = local_name(id, &c.name);
+        let args = run_args(c, id, holder, &env_path.display().to_string());
         let r = engine_out(engine, &args).await;
         let _ = std::fs::remove_file(&env_path);
         r.map_err(|e| {
@@ -675,7 +759,7 @@ async fn run_containers(
     let essential: Vec<(String, String)> = containers
         .iter()
         .filter(|c| c.essential)
-        .map(|c| (c.name.clone(), format!("{id}-{}", c.name)))
+        .map(|c| (c.name.clone(), local_name(id, &c.name)))
         .collect();
     let outcome = loop {
         if *signal.borrow() {
@@ -861,7 +945,7 @@ mod tests {
     #[test]
     fn docker_arguments() {
         let c = plan(&td(), &[]).unwrap();
-        let a = run_args(&c[0], "x-migrate", "x-network", "/tmp/e");
+        let a = run_args(&c[0], "x", "x-network", "/tmp/e");
         let tail: Vec<&str> = a
             .iter()
             .map(String::as_str)
@@ -869,7 +953,8 @@ mod tests {
             .collect();
         assert_eq!(tail, ["app:1", "-c", "migrate"]);
         assert!(a.windows(2).any(|w| w[0] == "--entrypoint" && w[1] == "sh"));
-        let a = run_args(&c[1], "x-web", "x-network", "/tmp/e");
+        let a = run_args(&c[1], "x", "x-network", "/tmp/e");
+        assert!(a.windows(2).any(|w| w[0] == "--name" && w[1] == "x-web"));
         assert!(
             a.windows(2)
                 .any(|w| w[0] == "--network" && w[1] == "container:x-network"),
@@ -891,6 +976,53 @@ mod tests {
                 .any(|w| w[0] == "--network-alias" && w[1] == name));
         }
         assert_eq!(h.last().map(String::as_str), Some("holder:1"));
+    }
+
+    #[test]
+    fn volumes_are_local_to_the_run() {
+        let mut t = td();
+        t["volumes"] = json!([{"name": "conf"}, {"name": "data", "host": {"sourcePath": "/srv"}}]);
+        t["containerDefinitions"][0]["mountPoints"] =
+            json!([{"sourceVolume": "conf", "containerPath": "/etc/app", "readOnly": true}]);
+        t["containerDefinitions"][1]["mountPoints"] =
+            json!([{"sourceVolume": "conf", "containerPath": "/out"}]);
+        t["containerDefinitions"][0]["volumesFrom"] = json!([{"sourceContainer": "migrate"}]);
+        assert_eq!(task_volumes(&t), ["conf", "data"]);
+        let c = plan(&t, &[]).unwrap();
+        let web = run_args(&c[1], "x", "x-network", "/tmp/e");
+        assert!(web
+            .windows(2)
+            .any(|w| w[0] == "--volume" && w[1] == "x-conf:/etc/app:ro"));
+        assert!(web
+            .windows(2)
+            .any(|w| w[0] == "--volumes-from" && w[1] == "x-migrate"));
+        let migrate = run_args(&c[0], "x", "x-network", "/tmp/e");
+        assert!(migrate
+            .windows(2)
+            .any(|w| w[0] == "--volume" && w[1] == "x-conf:/out"));
+        // An unknown volume or source container is named.
+        t["containerDefinitions"][0]["mountPoints"] =
+            json!([{"sourceVolume": "nope", "containerPath": "/x"}]);
+        let e = plan(&t, &[]).unwrap_err();
+        assert!(
+            e.message.contains("`web` mounts volume `nope`"),
+            "{}",
+            e.message
+        );
+        t["containerDefinitions"][0]["mountPoints"] = json!([]);
+        t["containerDefinitions"][0]["volumesFrom"] = json!([{"sourceContainer": "web"}]);
+        let e = plan(&t, &[]).unwrap_err();
+        assert!(e.message.contains("not another container"), "{}", e.message);
+    }
+
+    #[test]
+    fn volumes_from_orders_containers() {
+        let t = json!({"containerDefinitions": [
+            {"name": "app", "image": "a", "volumesFrom": [{"sourceContainer": "data"}]},
+            {"name": "data", "image": "d", "essential": false}
+        ]});
+        let c = plan(&t, &[]).unwrap();
+        assert_eq!(c[0].name, "data");
     }
 
     #[test]

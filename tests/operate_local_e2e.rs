@@ -48,8 +48,18 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
             r#""command": ["sh", "-c", "echo \"web: serving /www on :8080 ($GREETING)\"; exec httpd -f -v -p 8080 -h /www"]"#,
             &format!(r#""command": ["sh", "-c", "echo greeting=$GREETING; test \"$API_KEY\" = local-secret-5d1e && echo secret resolved; exec httpd -f -v -p {port} -h /www"], "secrets": [{{"name": "API_KEY", "valueFrom": "{{{{ secret('API_KEY') }}}}"}}]"#),
         )
-        .replace("\"containerPort\": 8080", &format!("\"containerPort\": {port}"));
-    // A sidecar of the same image that reaches web on localhost, then stays up.
+        .replace("\"containerPort\": 8080", &format!("\"containerPort\": {port}"))
+        // The init-container pattern: `seed` writes into a task volume and exits 0; web starts
+        // after it (dependsOn SUCCESS) and serves the file from the volume, mounted read-only.
+        .replace(
+            r#""containerDefinitions": ["#,
+            r#""volumes": [{"name": "seeded"}], "containerDefinitions": ["#,
+        )
+        .replace(
+            r#""essential": true,"#,
+            r#""essential": true, "dependsOn": [{"containerName": "seed", "condition": "SUCCESS"}], "mountPoints": [{"sourceVolume": "seeded", "containerPath": "/www/seeded", "readOnly": true}],"#,
+        );
+    // A sidecar of the same image that reaches web on localhost, then stays up; and the seed.
     let end = web
         .rfind("\n  ]")
         .expect("the containerDefinitions list ends");
@@ -58,6 +68,11 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     {{
       "name": "probe", "image": "{{{{ image('app') }}}}", "essential": false,
       "command": ["sh", "-c", "for i in $(seq 60); do if wget -qO- http://localhost:{port}/ >/dev/null 2>&1; then echo probe reached web on localhost; break; fi; sleep 0.5; done; exec sleep 600"]
+    }},
+    {{
+      "name": "seed", "image": "{{{{ image('app') }}}}", "essential": false,
+      "command": ["sh", "-c", "echo seeded by an init container > /out/file.txt"],
+      "mountPoints": [{{"sourceVolume": "seeded", "containerPath": "/out"}}]
     }}{}"#,
         &web[..end],
         &web[end..]
@@ -114,7 +129,7 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         "local-secret-5d1e",
     ]);
 
-    let child = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
         .current_dir(dir.path())
         .envs(support::aws_env())
         .args([
@@ -136,6 +151,23 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // wharf's output is read as it comes, to wait for the sidecar's line before Ctrl-C.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let seen = seen.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut s = seen.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        })
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut body = String::new();
     while Instant::now() < deadline {
@@ -149,11 +181,24 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
+    let seeded = Command::new("curl")
+        .args([
+            "-sf",
+            "-m",
+            "2",
+            &format!("http://127.0.0.1:{port}/seeded/file.txt"),
+        ])
+        .output()
+        .unwrap();
     let index = std::fs::read_to_string(root.join("www/index.html")).unwrap();
     // Ctrl-C: wharf stops and removes the containers and the network.
+    while Instant::now() < deadline && !seen.lock().unwrap().contains("probe reached web") {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     unsafe_sigint(child.id());
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    reader.join().unwrap();
+    let stdout = seen.lock().unwrap().clone();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(
         body, index,
@@ -161,6 +206,11 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     );
     assert!(stdout.contains("greeting=hi from a laptop"), "{stdout}");
     assert!(stdout.contains("secret resolved"), "{stdout}");
+    assert_eq!(
+        String::from_utf8_lossy(&seeded.stdout),
+        "seeded by an init container\n",
+        "web serves what the init container wrote into the task volume\n{stdout}\n{stderr}"
+    );
     assert!(
         stdout.contains("probe | probe reached web on localhost"),
         "{stdout}"
@@ -199,6 +249,20 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     assert!(
         String::from_utf8_lossy(&nets.stdout).trim().is_empty(),
         "the network was removed"
+    );
+    let volumes = Command::new(engine)
+        .args([
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name=wharf-{app}-web"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&volumes.stdout).trim().is_empty(),
+        "the volume was removed"
     );
 }
 
