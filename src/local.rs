@@ -290,7 +290,7 @@ pub fn run_args(c: &LocalContainer, id: &str, holder: &str, env_file: &str) -> V
         "run".into(),
         "-d".into(),
         "--name".into(),
-        container_name.into(),
+        container_name,
         "--network".into(),
         format!("container:{holder}"),
         "--env-file".into(),
