@@ -77,7 +77,8 @@ pub fn sources(task_definition: &Value) -> Vec<LogSource> {
 pub struct Line {
     /// Milliseconds since the epoch.
     pub timestamp: i64,
-    pub stream: String,
+    /// Shared by all the lines of a stream read with GetLogEvents.
+    pub stream: std::sync::Arc<str>,
     pub message: String,
     pub event_id: String,
 }
@@ -98,17 +99,22 @@ impl Line {
 
     /// `2024-01-01T10:00:00.000Z abcd1234/web message` (task id shortened to 8 characters).
     pub fn text(&self, timestamps: bool) -> String {
+        let mut out = Vec::new();
+        self.write_text(&mut out, timestamps)
+            .expect("writing to memory");
+        out.pop(); // the line break
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// [`Line::text`] and a line break, written straight to `out` (no string per line).
+    fn write_text(&self, out: &mut impl Write, timestamps: bool) -> std::io::Result<()> {
         let (task, container) = self.task_and_container();
         let short = task.get(..8).unwrap_or(task);
         if timestamps {
-            format!(
-                "{} {short}/{container} {}",
-                format_millis(self.timestamp),
-                self.message
-            )
-        } else {
-            format!("{short}/{container} {}", self.message)
+            let t = std::time::UNIX_EPOCH + Duration::from_millis(self.timestamp.max(0) as u64);
+            write!(out, "{} ", humantime::format_rfc3339_millis(t))?;
         }
+        writeln!(out, "{short}/{container} {}", self.message)
     }
 
     pub fn json(&self) -> Value {
@@ -117,7 +123,7 @@ impl Line {
             "timestamp": format_millis(self.timestamp),
             "task": task,
             "container": container,
-            "stream": self.stream,
+            "stream": &*self.stream,
             "message": self.message,
         })
     }
@@ -257,7 +263,7 @@ pub async fn fetch(
             .into_iter()
             .map(|e| Line {
                 timestamp: e.timestamp.unwrap_or(0),
-                stream: e.log_stream_name.unwrap_or_default(),
+                stream: e.log_stream_name.unwrap_or_default().into(),
                 message: e.message.unwrap_or_default(),
                 event_id: e.event_id.unwrap_or_default(),
             })
@@ -294,7 +300,7 @@ fn print_lines(out: &mut impl Write, lines: &[Line], how: Printing) -> Result<()
         let r = if how.json {
             writeln!(out, "{}", l.json())
         } else {
-            writeln!(out, "{}", l.text(how.timestamps))
+            l.write_text(out, how.timestamps)
         };
         // A closed pipe (`wharf logs | head`) ends the output quietly.
         if r.is_err() {
@@ -472,6 +478,7 @@ pub async fn fetch_streams(client: &Client, query: &Query) -> Result<Option<Vec<
         names
     };
     let reads = futures::stream::iter(streams.into_iter().map(|stream| async move {
+        let shared: std::sync::Arc<str> = stream.as_str().into();
         let mut lines = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -494,7 +501,7 @@ pub async fn fetch_streams(client: &Client, query: &Query) -> Result<Option<Vec<
             let empty = events.is_empty();
             lines.extend(events.into_iter().map(|e| Line {
                 timestamp: e.timestamp.unwrap_or(0),
-                stream: stream.clone(),
+                stream: shared.clone(),
                 message: e.message.unwrap_or_default(),
                 event_id: String::new(),
             }));

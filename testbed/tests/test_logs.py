@@ -183,11 +183,14 @@ def test_get_log_events_pages_both_ways(logs, dataset, window):
 
 def test_same_answers_as_unpatched_moto():
     """In process, on random data: the patched methods answer exactly what moto's own give (with
-    interleaved=True, and the prefix spelled as logStreamNames, which moto ignores otherwise)."""
+    interleaved=True, and the prefix spelled as logStreamNames, which moto ignores otherwise), and
+    the answers written from the events' stored JSON are byte for byte json.dumps of those."""
+    import json
     import random
     from moto.logs import models as m
     from testbed import logs_ext
     orig = (m.LogGroup.filter_log_events, m.LogStream.filter_log_events, m.LogStream.get_log_events)
+    put = m.LogStream.put_log_events
     logs_ext.install()
     try:
         backend = m.LogsBackend("us-east-1", "123456789012")
@@ -201,7 +204,7 @@ def test_same_answers_as_unpatched_moto():
             for _ in range(rnd.randint(1, 8)):  # batches at random times: appends go back in time
                 at = 1000 + rnd.randint(0, 50)
                 group.put_log_events(rnd.choice(names), sorted(
-                    ({"timestamp": at + rnd.randint(0, 30), "message": " ".join(rnd.sample(WORDS, 2))}
+                    ({"timestamp": at + rnd.randint(0, 30), "message": " ".join(rnd.sample(WORDS, 2)) + rnd.choice(["", ' "q" \u00fc\t\\'])}
                      for _ in range(rnd.randint(0, 12))), key=lambda e: e["timestamp"]))
                 group.filter_log_events(group.name, [], None, None, None, None, None, False)
             for _ in range(30):
@@ -215,6 +218,10 @@ def test_same_answers_as_unpatched_moto():
                 while True:
                     got = group.filter_log_events(group.name, chosen, start, end, limit, token, pattern, False, prefix)
                     assert got == orig[0](group, group.name, as_names, start, end, limit, token, pattern, True)
+                    keys = ("events", "nextToken", "searchedLogStreams")
+                    text = logs_ext._answer_json(lambda: group.filter_log_events(
+                        group.name, chosen, start, end, limit, token, pattern, False, prefix), keys)
+                    assert text == json.dumps(dict(zip(keys, got)))
                     token = got[1]
                     if not token:
                         break
@@ -225,6 +232,11 @@ def test_same_answers_as_unpatched_moto():
                     for _ in range(5):
                         got = stream.get_log_events(start, end, limit, token, head)
                         assert got == orig[2](stream, start, end, limit, token, head)
+                        keys = ("events", "nextBackwardToken", "nextForwardToken")
+                        text = logs_ext._answer_json(
+                            lambda: stream.get_log_events(start, end, limit, token, head), keys)
+                        assert text == json.dumps(dict(zip(keys, got)))
                         token = got[rnd.choice([1, 2])]
     finally:
         m.LogGroup.filter_log_events, m.LogStream.filter_log_events, m.LogStream.get_log_events = orig
+        m.LogStream.put_log_events = put
