@@ -65,6 +65,7 @@ time_cmd() { # prints seconds
   echo "$e - $s" | bc
 }
 best() { sort -n | head -1; }
+median() { sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
 W=(); A=(); T=()
 for _ in $(seq "$RUNS"); do
@@ -79,13 +80,16 @@ for _ in $(seq "$RUNS"); do
   fi
 done
 WB=$(printf '%s\n' "${W[@]}" | best); AB=$(printf '%s\n' "${A[@]}" | best)
+WM=$(printf '%s\n' "${W[@]}" | median); AM=$(printf '%s\n' "${A[@]}" | median)
 echo "lines: wharf $WL, aws v1 $AL${AWS2:+, aws v2 $TL}"
-echo "wharf logs:                    best of $RUNS: ${WB}s  (runs: ${W[*]})"
+echo "wharf logs:                    best ${WB}s  median ${WM}s  (runs: ${W[*]})"
 if [ -n "$AWS2" ]; then
-  TB=$(printf '%s\n' "${T[@]}" | best)
-  echo "aws logs tail (v2):            best of $RUNS: ${TB}s  (runs: ${T[*]})"
+  TB=$(printf '%s\n' "${T[@]}" | best); TM=$(printf '%s\n' "${T[@]}" | median)
+  echo "aws logs tail (v2):            best ${TB}s  median ${TM}s  (runs: ${T[*]})"
 fi
-echo "aws logs filter-log-events v1: best of $RUNS: ${AB}s  (runs: ${A[*]})"
-[ -n "$AWS2" ] && echo "speed-up vs aws logs tail: $(echo "scale=1; $TB / $WB" | bc)x"
-echo "speed-up vs filter-log-events: $(echo "scale=1; $AB / $WB" | bc)x"
+echo "aws logs filter-log-events v1: best ${AB}s  median ${AM}s  (runs: ${A[*]})"
+if [ -n "$AWS2" ]; then
+  echo "speed-up vs aws logs tail:     best $(echo "scale=1; $TB / $WB" | bc)x  median $(echo "scale=1; $TM / $WM" | bc)x"
+fi
+echo "speed-up vs filter-log-events: best $(echo "scale=1; $AB / $WB" | bc)x  median $(echo "scale=1; $AM / $WM" | bc)x"
 [ -n "${KEEP_GROUP:-}" ] && echo "kept $GROUP" >&2 || "$AWS" logs delete-log-group --log-group-name "$GROUP"
