@@ -479,11 +479,12 @@ async fn ensure_images(
     if missing.is_empty() {
         return Ok(());
     }
-    let environment = conn.manifest.environment(&conn.env_name)?;
+    // The environment's registry, when it is known without asking STS (only ECR hosts are
+    // recognised otherwise).
     let target = crate::images::Target::new(
         &conn.manifest,
         &conn.env_name,
-        environment.account.as_ref().map(|a| a.get_ref().clone()),
+        None,
         Some(conn.clients.region.clone()),
     )
     .ok();

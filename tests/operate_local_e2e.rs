@@ -222,48 +222,20 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         "{stderr}"
     );
     assert_eq!(out.status.code(), Some(130), "{stderr}");
-    let left = Command::new(engine)
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            &format!("name=wharf-{app}-web"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
-        "containers were removed"
-    );
-    let nets = Command::new(engine)
-        .args([
-            "network",
-            "ls",
-            "-q",
-            "--filter",
-            &format!("name=wharf-{app}-web"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&nets.stdout).trim().is_empty(),
-        "the network was removed"
-    );
-    let volumes = Command::new(engine)
-        .args([
-            "volume",
-            "ls",
-            "-q",
-            "--filter",
-            &format!("name=wharf-{app}-web"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&volumes.stdout).trim().is_empty(),
-        "the volume was removed"
-    );
+    // Nothing is left: no container (the holder included), network or volume of this run.
+    let filter = format!("name=wharf-{app}-web");
+    for what in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+        let left = Command::new(engine)
+            .args(what)
+            .args(["-q", "--filter", &filter])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+            "`{engine} {}` lists what the run left behind",
+            what.join(" ")
+        );
+    }
 }
 
 fn unsafe_sigint(pid: u32) {
