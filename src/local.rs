@@ -64,6 +64,9 @@ pub struct LocalContainer {
     pub mounts: Vec<(String, String, bool)>,
     /// `volumesFrom`: (container, read-only).
     pub volumes_from: Vec<(String, bool)>,
+    /// Engine options for limits and runtime settings, as the ECS agent applies them (see
+    /// [`runtime_options`]).
+    pub options: Vec<String>,
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
@@ -192,6 +195,7 @@ pub fn plan(
             user: d["user"].as_str().map(str::to_string),
             mounts,
             volumes_from,
+            options: runtime_options(task_definition, d),
         });
     }
     // One namespace: two containers cannot listen on one port (ECS refuses such a task too).
@@ -232,6 +236,58 @@ pub fn plan(
         }
     }
     Ok(ordered)
+}
+
+/// A number that task definitions give as a number or a string (`"cpu": "256"`).
+fn number(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// Engine options for container definition `d` of `task_definition`, as the ECS agent maps them
+/// to Docker: container `cpu` → CPU shares, `memory` → hard limit, `memoryReservation` → soft
+/// limit, `ulimits`, `readonlyRootFilesystem`, `linuxParameters.initProcessEnabled` → `--init`,
+/// `dockerLabels`. The task's size (Fargate's `cpu` and `memory`) caps each container, as the
+/// container's own limit would: the engine has no limit for a group of containers, so together
+/// they may use more than the task could.
+pub fn runtime_options(task_definition: &Value, d: &Value) -> Vec<String> {
+    let mut o: Vec<String> = Vec::new();
+    if let Some(shares) = number(&d["cpu"]).filter(|c| *c >= 2) {
+        o.extend(["--cpu-shares".into(), shares.to_string()]);
+    }
+    if let Some(units) = number(&task_definition["cpu"]).filter(|c| *c > 0) {
+        o.extend(["--cpus".into(), format!("{}", units as f64 / 1024.0)]);
+    }
+    let memory = number(&d["memory"]).or_else(|| number(&task_definition["memory"]));
+    if let Some(mib) = memory.filter(|m| *m > 0) {
+        o.extend(["--memory".into(), format!("{mib}m")]);
+    }
+    if let Some(mib) = number(&d["memoryReservation"]).filter(|m| *m > 0) {
+        o.extend(["--memory-reservation".into(), format!("{mib}m")]);
+    }
+    for u in d["ulimits"].as_array().into_iter().flatten() {
+        if let (Some(name), Some(soft), Some(hard)) = (
+            u["name"].as_str(),
+            number(&u["softLimit"]),
+            number(&u["hardLimit"]),
+        ) {
+            o.extend(["--ulimit".into(), format!("{name}={soft}:{hard}")]);
+        }
+    }
+    if d["readonlyRootFilesystem"].as_bool() == Some(true) {
+        o.push("--read-only".into());
+    }
+    if d["linuxParameters"]["initProcessEnabled"].as_bool() == Some(true) {
+        o.push("--init".into());
+    }
+    if let Some(labels) = d["dockerLabels"].as_object() {
+        for (k, v) in labels {
+            if let Some(v) = v.as_str() {
+                o.extend(["--label".into(), format!("{k}={v}")]);
+            }
+        }
+    }
+    o
 }
 
 /// The names of the task definition's `volumes`. Locally each is a fresh engine volume that lives
@@ -325,6 +381,7 @@ pub fn run_args(c: &LocalContainer, id: &str, holder: &str, env_file: &str) -> V
         a.push("--user".into());
         a.push(u.clone());
     }
+    a.extend(c.options.iter().cloned());
     let mut rest = Vec::new();
     if let Some(ep) = &c.entrypoint {
         if let Some((first, more)) = ep.split_first() {
@@ -1014,6 +1071,40 @@ mod tests {
         t["containerDefinitions"][0]["volumesFrom"] = json!([{"sourceContainer": "web"}]);
         let e = plan(&t, &[]).unwrap_err();
         assert!(e.message.contains("not another container"), "{}", e.message);
+    }
+
+    #[test]
+    fn limits_and_runtime_settings_as_the_ecs_agent_maps_them() {
+        let task = json!({"cpu": "512", "memory": "1024"});
+        let d = json!({"cpu": 128, "memoryReservation": 256,
+            "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
+            "readonlyRootFilesystem": true, "linuxParameters": {"initProcessEnabled": true},
+            "dockerLabels": {"team": "web"}});
+        assert_eq!(
+            runtime_options(&task, &d),
+            [
+                "--cpu-shares",
+                "128",
+                "--cpus",
+                "0.5",
+                "--memory",
+                "1024m",
+                "--memory-reservation",
+                "256m",
+                "--ulimit",
+                "nofile=1024:4096",
+                "--read-only",
+                "--init",
+                "--label",
+                "team=web"
+            ]
+        );
+        // The container's own hard limit wins over the task's size; nothing given, nothing set.
+        assert_eq!(
+            runtime_options(&task, &json!({"memory": 300}))[2..],
+            ["--memory", "300m"]
+        );
+        assert!(runtime_options(&json!({}), &json!({})).is_empty());
     }
 
     #[test]

@@ -195,6 +195,16 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     while Instant::now() < deadline && !seen.lock().unwrap().contains("probe reached web") {
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The task's size (cpu 256, memory 512 in web.json) holds the container, as on Fargate.
+    let limits = Command::new(engine)
+        .args([
+            "inspect",
+            "-f",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+            &format!("wharf-{app}-web-{}-web", child.id()),
+        ])
+        .output()
+        .unwrap();
     unsafe_sigint(child.id());
     let out = child.wait_with_output().unwrap();
     reader.join().unwrap();
@@ -206,6 +216,12 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     );
     assert!(stdout.contains("greeting=hi from a laptop"), "{stdout}");
     assert!(stdout.contains("secret resolved"), "{stdout}");
+    assert_eq!(
+        String::from_utf8_lossy(&limits.stdout).trim(),
+        "536870912 250000000",
+        "{}",
+        String::from_utf8_lossy(&limits.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&seeded.stdout),
         "seeded by an init container\n",
