@@ -717,6 +717,8 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
     )
     .await?;
     let holder = local_name(&id, "network");
+    // Removed at the end even when it fails to start: `run` may have created it.
+    started.push(holder.clone());
     let result = match engine_out(
         &engine,
         &holder_args(&containers, &holder, &network, &holder_image),
@@ -724,7 +726,6 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
     .await
     {
         Ok(_) => {
-            started.push(holder.clone());
             run_containers(
                 ctx,
                 &engine,
@@ -738,9 +739,20 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
             )
             .await
         }
-        Err(e) => Err(e.with_hint(
-            "a port of the task may be in use on 127.0.0.1 already (see the message above)",
-        )),
+        Err(e) => {
+            let ports: Vec<String> = containers
+                .iter()
+                .flat_map(|c| c.ports.iter().map(|(h, _, p)| format!("127.0.0.1:{h}/{p}")))
+                .collect();
+            Err(e.with_hint(format!(
+                "the task's ports are published on {}; when one is in use, stop what holds it",
+                if ports.is_empty() {
+                    "none".to_string()
+                } else {
+                    ports.join(", ")
+                }
+            )))
+        }
     };
     // Clean up whatever happened: containers (the holder last), network, env files.
     for name in started.iter().rev() {
@@ -783,15 +795,11 @@ async fn run_containers(
         write_private(&env_path, &env_file_text(&c.name, &vars)?)?;
         let name = local_name(id, &c.name);
         let args = run_args(c, id, holder, &env_path.display().to_string());
+        // Removed at the end even when it fails to start: `run` may have created it.
+        started.push(name.clone());
         let r = engine_out(engine, &args).await;
         let _ = std::fs::remove_file(&env_path);
-        r.map_err(|e| {
-            e.with_hint(format!(
-                "the image is {}; build it (`wharf build`) or log in to its registry",
-                c.image
-            ))
-        })?;
-        started.push(name.clone());
+        r.map_err(|e| e.with_hint(format!("container `{}` did not start", c.name)))?;
         let ports: Vec<String> = c
             .ports
             .iter()

@@ -239,18 +239,53 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     );
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     // Nothing is left: no container (the holder included), network or volume of this run.
-    let filter = format!("name=wharf-{app}-web");
-    for what in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
-        let left = Command::new(engine)
-            .args(what)
-            .args(["-q", "--filter", &filter])
+    let nothing_left = || {
+        let filter = format!("name=wharf-{app}-web");
+        for what in [&["ps", "-a"][..], &["network", "ls"], &["volume", "ls"]] {
+            let left = Command::new(engine)
+                .args(what)
+                .args(["-q", "--filter", &filter])
+                .output()
+                .unwrap();
+            assert!(
+                String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+                "`{engine} {}` lists what the run left behind",
+                what.join(" ")
+            );
+        }
+    };
+    nothing_left();
+
+    // The port taken on 127.0.0.1 by something else: docker refuses to publish it (podman, as
+    // root, forwards with firewall rules and does not reserve the port). wharf says which ports
+    // it publishes, fails, and leaves nothing behind either.
+    if engine == "docker" {
+        let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let out = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+            .current_dir(dir.path())
+            .envs(support::aws_env())
+            .args([
+                "local",
+                "run",
+                "web",
+                "--env",
+                "local",
+                "--tag",
+                tag,
+                "--timeout",
+                "60s",
+                "--engine",
+                engine,
+            ])
             .output()
             .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(
-            String::from_utf8_lossy(&left.stdout).trim().is_empty(),
-            "`{engine} {}` lists what the run left behind",
-            what.join(" ")
+            stderr.contains(&format!("published on 127.0.0.1:{port}/tcp")),
+            "{stderr}"
         );
+        nothing_left();
     }
 }
 
