@@ -515,21 +515,22 @@ async fn holder_image(engine: &Engine) -> Result<String> {
     Ok(tag)
 }
 
-/// Makes sure the engine has every image: one built here is used as it is; one it lacks is
-/// pulled, after an ECR login (kept to this run) when it is in the environment's registry or in
-/// any ECR registry.
+/// Makes sure the engine has every image: one built here is used as it is (unless `pull`); one
+/// it lacks is pulled, after an ECR login (kept to this run) when it is in the environment's
+/// registry or in any ECR registry.
 async fn ensure_images(
     ctx: &Context,
     engine: &Engine,
     conn: &crate::deploy::Connected,
     containers: &[LocalContainer],
+    pull: bool,
 ) -> Result<()> {
     let mut images: Vec<&str> = containers.iter().map(|c| c.image.as_str()).collect();
     images.sort();
     images.dedup();
     let mut missing = Vec::new();
     for image in images {
-        if engine.inspect(image).await?.is_none() {
+        if pull || engine.inspect(image).await?.is_none() {
             missing.push(image);
         }
     }
@@ -584,6 +585,8 @@ pub struct LocalRequest {
     pub timeout: Option<Duration>,
     /// `--engine`: docker or podman.
     pub engine: Option<String>,
+    /// `--pull`: pull every image, even one the engine has.
+    pub pull: bool,
 }
 
 async fn engine_out(engine: &Engine, args: &[String]) -> Result<String> {
@@ -698,7 +701,7 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
         ));
     }
     let secrets = resolve_secrets(&conn.clients.ssm, &containers).await?;
-    ensure_images(ctx, &engine, &conn, &containers).await?;
+    ensure_images(ctx, &engine, &conn, &containers, req.pull).await?;
     let holder_image = holder_image(&engine).await?;
     let id = format!(
         "wharf-{}-{}-{}",

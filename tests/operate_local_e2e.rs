@@ -256,9 +256,10 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     };
     nothing_left();
 
-    // The port taken on 127.0.0.1 by something else: docker refuses to publish it (podman, as
-    // root, forwards with firewall rules and does not reserve the port). wharf says which ports
-    // it publishes, fails, and leaves nothing behind either.
+    // With --pull (the image is pulled although the engine has it), and the port taken on
+    // 127.0.0.1 by something else: docker refuses to publish it (podman, as root, forwards with
+    // firewall rules and does not reserve the port). wharf says which ports it publishes, fails,
+    // and leaves nothing behind either.
     if engine == "docker" {
         let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let out = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
@@ -276,11 +277,16 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
                 "60s",
                 "--engine",
                 engine,
+                "--pull",
             ])
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("pulling {image}")),
+            "--pull pulls what the engine has: {stderr}"
+        );
         assert!(
             stderr.contains(&format!("published on 127.0.0.1:{port}/tcp")),
             "{stderr}"

@@ -36,6 +36,10 @@ pub enum Action {
         /// Docker engine answers, else podman).
         #[arg(long, env = "WHARF_ENGINE")]
         engine: Option<String>,
+        /// Pull every image from its registry first, even one the engine has (after an ECR
+        /// login), to run exactly what the registry holds under the tag.
+        #[arg(long)]
+        pull: bool,
     },
 }
 
@@ -48,6 +52,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             set_env,
             timeout,
             engine,
+            pull,
         } => {
             let mut pairs = Vec::new();
             for p in &set_env {
@@ -65,6 +70,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                     set_env: pairs,
                     timeout,
                     engine,
+                    pull,
                 },
             )
             .await
