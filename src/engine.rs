@@ -191,7 +191,7 @@ impl Engine {
 
     /// The engine command with the private login folder applied.
     fn command(&self, verb: &[&str]) -> Command {
-        let mut cmd = Command::new(self.program());
+        let mut cmd = self.plain(&[]);
         if let (EngineKind::Docker, Some(dir)) = (self.kind, &self.auth) {
             cmd.arg("--config").arg(dir.path());
         }
@@ -199,7 +199,15 @@ impl Engine {
         if let (EngineKind::Podman, Some(dir)) = (self.kind, &self.auth) {
             cmd.arg("--authfile").arg(dir.path().join("auth.json"));
         }
-        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// `verb reference` (pull or push) with the private login folder, and plain HTTP for podman
+    /// and a loopback registry.
+    fn registry_command(&self, verb: &str, reference: &str) -> Command {
+        let mut cmd = self.command(&[verb, reference]);
+        let host = reference.split('/').next().unwrap_or_default();
+        cmd.args(self.plain_http(host));
         cmd
     }
 
@@ -347,9 +355,7 @@ impl Engine {
 
     /// Pulls `reference`; a failure returns the engine's last lines.
     pub async fn pull(&self, reference: &str, echo: &(dyn Fn(&str) + Sync)) -> Result<()> {
-        let mut cmd = self.command(&["pull", reference]);
-        let host = reference.split('/').next().unwrap_or_default();
-        cmd.args(self.plain_http(host));
+        let cmd = self.registry_command("pull", reference);
         let (ok, transcript) = run_logged(cmd, echo)
             .await
             .map_err(|e| Error::failed(format!("cannot run {}: {e}", self.program())))?;
@@ -365,9 +371,7 @@ impl Engine {
 
     /// Pushes `reference`; returns the manifest digest the registry reported.
     pub async fn push(&self, reference: &str, echo: &(dyn Fn(&str) + Sync)) -> Result<PushOutcome> {
-        let mut cmd = self.command(&["push", reference]);
-        let host = reference.split('/').next().unwrap_or_default();
-        cmd.args(self.plain_http(host));
+        let mut cmd = self.registry_command("push", reference);
         let digest_file = tempfile::NamedTempFile::new()
             .map_err(|e| Error::failed(format!("cannot create a temporary file: {e}")))?;
         if self.kind == EngineKind::Podman {

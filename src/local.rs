@@ -307,6 +307,23 @@ pub fn local_name(id: &str, part: &str) -> String {
     format!("{id}-{part}")
 }
 
+/// The start of every `docker run` of a local run: detached, named `name`, on `network`,
+/// labelled as wharf's.
+fn run_head(name: &str, network: &str) -> Vec<String> {
+    [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--label",
+        "wharf.local=1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// `docker run` arguments for the container that holds the task's network namespace: on
 /// `network`, named by every container's name, publishing every container's ports on 127.0.0.1.
 pub fn holder_args(
@@ -315,16 +332,7 @@ pub fn holder_args(
     network: &str,
     image: &str,
 ) -> Vec<String> {
-    let mut a: Vec<String> = vec![
-        "run".into(),
-        "-d".into(),
-        "--name".into(),
-        holder.into(),
-        "--network".into(),
-        network.into(),
-        "--label".into(),
-        "wharf.local=1".into(),
-    ];
+    let mut a = run_head(holder, network);
     for c in containers {
         a.push("--network-alias".into());
         a.push(c.name.clone());
@@ -341,19 +349,8 @@ pub fn holder_args(
 /// command), in the network namespace of container `holder`. `env_file` holds the secrets and
 /// environment, so values never appear in the process list.
 pub fn run_args(c: &LocalContainer, id: &str, holder: &str, env_file: &str) -> Vec<String> {
-    let container_name = local_name(id, &c.name);
-    let mut a: Vec<String> = vec![
-        "run".into(),
-        "-d".into(),
-        "--name".into(),
-        container_name,
-        "--network".into(),
-        format!("container:{holder}"),
-        "--env-file".into(),
-        env_file.into(),
-        "--label".into(),
-        "wharf.local=1".into(),
-    ];
+    let mut a = run_head(&local_name(id, &c.name), &format!("container:{holder}"));
+    a.extend(["--env-file".into(), env_file.into()]);
     let ro = |read_only: bool| if read_only { ":ro" } else { "" };
     for (volume, path, read_only) in &c.mounts {
         a.push("--volume".into());
@@ -546,20 +543,20 @@ async fn ensure_images(
         Some(conn.clients.region.clone()),
     )
     .ok();
+    // One authorization token opens every ECR registry the caller may use: asked for once.
+    let mut login = None;
     let mut logged_in: Vec<String> = Vec::new();
     for image in missing {
         let host = crate::images::ImageRef::parse(image).map(|r| r.host);
-        if let Some(host) =
-            host.filter(|h| target.as_ref().is_some_and(|t| t.is_own(h)) || h.contains(".dkr.ecr."))
-        {
+        if let Some(host) = host.filter(|h| crate::images::takes_ecr_login(target.as_ref(), h)) {
             if !logged_in.contains(&host) {
-                let account = target.as_ref().and_then(|t| t.account.clone());
-                let login = crate::images::ecr::Ecr::new(&conn.clients.config, account)
-                    .login()
-                    .await?;
-                engine
-                    .login(&host, &login.username, &login.password)
-                    .await?;
+                if login.is_none() {
+                    let account = target.as_ref().and_then(|t| t.account.clone());
+                    let ecr = crate::images::ecr::Ecr::new(&conn.clients.config, account);
+                    login = Some(ecr.login().await?);
+                }
+                let l = login.as_ref().expect("asked for above");
+                engine.login(&host, &l.username, &l.password).await?;
                 logged_in.push(host);
             }
         }

@@ -97,22 +97,13 @@ impl Line {
         (task, container)
     }
 
-    /// `2024-01-01T10:00:00.000Z abcd1234/web message` (task id shortened to 8 characters).
-    pub fn text(&self, timestamps: bool) -> String {
-        let mut out = Vec::new();
-        self.write_text(&mut out, timestamps)
-            .expect("writing to memory");
-        out.pop(); // the line break
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    /// [`Line::text`] and a line break, written straight to `out` (no string per line).
+    /// `2024-01-01T10:00:00.000Z abcd1234/web message` (task id shortened to 8 characters) and
+    /// a line break, written straight to `out` (no string per line).
     fn write_text(&self, out: &mut impl Write, timestamps: bool) -> std::io::Result<()> {
         let (task, container) = self.task_and_container();
         let short = task.get(..8).unwrap_or(task);
         if timestamps {
-            let t = std::time::UNIX_EPOCH + Duration::from_millis(self.timestamp.max(0) as u64);
-            write!(out, "{} ", humantime::format_rfc3339_millis(t))?;
+            write!(out, "{} ", rfc3339_millis(self.timestamp))?;
         }
         writeln!(out, "{short}/{container} {}", self.message)
     }
@@ -131,8 +122,14 @@ impl Line {
 
 /// RFC 3339 in UTC with milliseconds.
 pub fn format_millis(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
+    rfc3339_millis(ms).to_string()
+}
+
+/// [`format_millis`] without the string, for writing.
+fn rfc3339_millis(ms: i64) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64),
+    )
 }
 
 /// A time given as `1h` / `30m` (that long ago) or an RFC 3339 instant, in epoch milliseconds.
@@ -711,10 +708,15 @@ mod tests {
             event_id: "1".into(),
         };
         assert_eq!(l.task_and_container(), ("0123456789abcdef", "nginx"));
-        assert_eq!(l.text(false), "01234567/nginx hello");
+        let text = |timestamps| {
+            let mut out = Vec::new();
+            l.write_text(&mut out, timestamps).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(text(false), "01234567/nginx hello\n");
         assert_eq!(
-            l.text(true),
-            "2023-11-14T22:13:20.123Z 01234567/nginx hello"
+            text(true),
+            "2023-11-14T22:13:20.123Z 01234567/nginx hello\n"
         );
         assert_eq!(l.json()["task"], "0123456789abcdef");
     }

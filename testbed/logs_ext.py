@@ -69,9 +69,7 @@ class _Index:
             e = self.events[i]
             self.pos[str(e.event_id)] = i
             self.get_json.append(dumps(e.to_response_dict()))
-            d = e.to_filter_dict()
-            d["logStreamName"] = name
-            self.filter_json.append(dumps(d))
+            self.filter_json.append(dumps(_filter_dict(name, e)))
         self.seen = len(events)
         return self
 
@@ -117,9 +115,9 @@ def _answer_json(call, keys):
     return "{" + ", ".join(parts) + "}"
 
 
-def _filter_dict(stream, event):
+def _filter_dict(stream_name, event):
     d = event.to_filter_dict()
-    d["logStreamName"] = stream.log_stream_name
+    d["logStreamName"] = stream_name
     return d
 
 
@@ -129,7 +127,7 @@ def stream_filter_log_events(self, start_time, end_time, filter_pattern):
     idx = _index(self)
     lo, hi = idx.window(start_time, end_time)
     match = EventMessageFilter(filter_pattern).matches
-    return [_filter_dict(self, e) for e in idx.events[lo:hi] if match(e.message)]
+    return [_filter_dict(self.log_stream_name, e) for e in idx.events[lo:hi] if match(e.message)]
 
 
 def group_filter_log_events(self, log_group_name, log_stream_names, start_time, end_time, limit,
@@ -186,7 +184,7 @@ def group_filter_log_events(self, log_group_name, log_stream_names, start_time, 
     if _wants_json():
         events = _Json(ix.filter_json[i] for _, ix, i in page)
     else:
-        events = [_filter_dict(s, ix.events[i]) for s, ix, i in page]
+        events = [_filter_dict(s.log_stream_name, ix.events[i]) for s, ix, i in page]
     token = None
     if page and more:
         s, ix, i = page[-1]

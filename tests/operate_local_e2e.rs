@@ -96,9 +96,21 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         String::from_utf8_lossy(&built.stderr)
     );
     // Into the registry, and out of the engine: local run has to log in and pull it.
-    let pushed = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
-        .current_dir(dir.path())
-        .envs(support::aws_env())
+    // wharf in the project, against the test bed.
+    let wharf = || {
+        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+        cmd.current_dir(dir.path()).envs(support::aws_env());
+        cmd
+    };
+    // `wharf local run web` with this tag and engine, then `more`.
+    let local_run = |more: &[&str]| {
+        let mut cmd = wharf();
+        cmd.args(["local", "run", "web", "--env", "local", "--tag", tag])
+            .args(["--engine", engine])
+            .args(more);
+        cmd
+    };
+    let pushed = wharf()
         .env("WHARF_ECR_LOGIN_CACHE", "0")
         .env("WHARF_ENGINE", engine)
         .args([
@@ -129,24 +141,7 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
         "local-secret-5d1e",
     ]);
 
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
-        .current_dir(dir.path())
-        .envs(support::aws_env())
-        .args([
-            "local",
-            "run",
-            "web",
-            "--env",
-            "local",
-            "--tag",
-            tag,
-            "--set-env",
-            "GREETING=hi from a laptop",
-            "--timeout",
-            "90s",
-            "--engine",
-            engine,
-        ])
+    let mut child = local_run(&["--set-env", "GREETING=hi from a laptop", "--timeout", "90s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -262,25 +257,7 @@ fn local_run_scenario(engine: &str, port_offset: u16) {
     // and leaves nothing behind either.
     if engine == "docker" {
         let _taken = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-        let out = Command::new(assert_cmd::cargo::cargo_bin("wharf"))
-            .current_dir(dir.path())
-            .envs(support::aws_env())
-            .args([
-                "local",
-                "run",
-                "web",
-                "--env",
-                "local",
-                "--tag",
-                tag,
-                "--timeout",
-                "60s",
-                "--engine",
-                engine,
-                "--pull",
-            ])
-            .output()
-            .unwrap();
+        let out = local_run(&["--timeout", "60s", "--pull"]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(

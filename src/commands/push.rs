@@ -61,8 +61,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                         file.display()
                     ))
                 })?;
-                let ecr = target.as_ref().is_some_and(|t| t.is_own(&r.host))
-                    || r.host.contains(".dkr.ecr.");
+                let ecr = images::takes_ecr_login(target.as_ref(), &r.host);
                 items.push(PushItem {
                     image: service,
                     reference: r,
@@ -83,7 +82,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             for name in names {
                 let r = images::image_ref(&manifest, &name, target, &tag)?;
                 items.push(PushItem {
-                    ecr: target.is_own(&r.host) || r.host.contains(".dkr.ecr."),
+                    ecr: images::takes_ecr_login(Some(target), &r.host),
                     immutable_tags: manifest.doc.images[&name].immutable_tags,
                     image: name,
                     reference: r,

@@ -115,6 +115,12 @@ impl Target {
     }
 }
 
+/// Whether `host` takes an ECR login: `target`'s registry (the environment's, which may be the
+/// test bed's), or any ECR registry.
+pub fn takes_ecr_login(target: Option<&Target>, host: &str) -> bool {
+    target.is_some_and(|t| t.is_own(host)) || host.contains(".dkr.ecr.")
+}
+
 /// The reference of image `name` of the project at `tag` in `target`'s registry. A repository
 /// given as a full URI keeps its host.
 pub fn image_ref(manifest: &Manifest, name: &str, target: &Target, tag: &str) -> Result<ImageRef> {
