@@ -192,6 +192,12 @@ class TaskRuntime:
                 "essential": cdef.get("essential", True), "secrets": cdef.get("secrets") or [],
                 "stop_timeout": cdef.get("stopTimeout", 2) if cdef.get("stopTimeout") is not None else 2,
                 "log": cdef.get("logConfiguration"),
+                "mounts": [(m.get("sourceVolume"), m.get("containerPath"), bool(m.get("readOnly")))
+                           for m in cdef.get("mountPoints") or []],
+                "volumes_from": [(v.get("sourceContainer"), bool(v.get("readOnly")))
+                                 for v in cdef.get("volumesFrom") or []],
+                "depends_on": [(d.get("containerName"), (d.get("condition") or "START").upper())
+                               for d in cdef.get("dependsOn") or []],
             })
         task.containers = [{
             "containerArn": f"arn:aws:ecs:{task.region_name}:{backend.account_id}:container/{task.cluster_name}/{task.id}/{_uuid()}",
@@ -280,7 +286,8 @@ class TaskRuntime:
             s["on_output"] = (lambda spec: (lambda line: self.emit_output(spec, line)))(s)
         real = [s for s in self.specs if not s["scripted"]]
         if real:
-            self.runner = engine.EngineRunner(task.id, real, ENGINE, STATE_DIR)
+            volumes = [v.get("name") for v in self.taskdef.volumes or [] if v.get("name")]
+            self.runner = engine.EngineRunner(task.id, real, ENGINE, STATE_DIR, volumes)
             self.runner.start()
         scripted = [s for s in self.specs if s["scripted"]]
         self.script_runner = engine.Runner(task.id, scripted) if scripted else None
@@ -386,6 +393,11 @@ def step_task(task):
                                  container_reasons={s["name"]: r.pull_error for s in r.specs})
                     return
                 if r.start_error:
+                    # what ran before the task gave up (a failed init container) keeps its exit code
+                    for s in r.specs:
+                        st = r.containers[s["name"]]
+                        if st.status == "STOPPED" and st.exit_code is not None:
+                            rt.container(s["name"])["exitCode"] = st.exit_code
                     request_stop(task, "TaskFailedToStart", r.start_error, failed=True,
                                  container_reasons={s["name"]: r.start_error for s in r.specs})
                     return

@@ -9,6 +9,11 @@ extension's ticker reads under the lock:
   runner.started         True once every container has been started
   runner.containers      {name: ContainerState}
   runner.finished        True once every container has ended after a stop request
+
+Task volumes are engine volumes that live as long as the task (as a Fargate task's start empty);
+mountPoints and volumesFrom mount them. Containers start in dependsOn order (START, COMPLETE,
+SUCCESS, HEALTHY; volumesFrom implies START); a condition that can no longer be met stops the task
+before the dependent container starts, with the reason in runner.start_error.
 """
 import base64
 import json
@@ -114,12 +119,15 @@ class ContainerState:
         self.container_id = None
         self.started_at = None
         self.finished_at = None
+        self.log_thread = None
 
 
 class Runner:
     """Base: the scripted runner.  spec = list of dicts (one per container):
     name, image, scripted(bool), env(dict), command(list|None), entrypoint(list|None),
-    health(dict|None), essential(bool), stop_timeout, on_output(callable(line))."""
+    health(dict|None), essential(bool), stop_timeout, on_output(callable(line)),
+    mounts([(volume, path, read_only)]), volumes_from([(container, read_only)]),
+    depends_on([(container, condition)])."""
 
     def __init__(self, task_id, specs):
         self.task_id = task_id
@@ -157,11 +165,13 @@ class Runner:
 class EngineRunner(Runner):
     """Really pulls and runs the containers with docker/podman."""
 
-    def __init__(self, task_id, specs, engine, state_dir):
+    def __init__(self, task_id, specs, engine, state_dir, volumes=()):
         super().__init__(task_id, specs)
         self.engine = engine
         self.config_dir = os.path.join(state_dir, "engine-config")
         self.log_threads = []
+        self.volumes = {v: f"wharf-tb-{task_id[:12]}-{v}"[:120] for v in volumes}
+        self.created_volumes = []
 
     def _cmd(self, *args, timeout=120, input=None):
         base = [self.engine]
@@ -207,6 +217,13 @@ class EngineRunner(Runner):
                 "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
         for k, v in s["env"].items():
             args += ["-e", f"{k}={v}"]
+        for volume, path, read_only in s.get("mounts") or []:
+            if volume in self.volumes:
+                args += ["-v", f"{self.volumes[volume]}:{path}" + (":ro" if read_only else "")]
+        for source, read_only in s.get("volumes_from") or []:
+            st = self.containers.get(source)
+            if st and st.container_id:
+                args += ["--volumes-from", st.container_id + (":ro" if read_only else "")]
         hc = s.get("health")
         if hc:
             cmd = hc.get("command") or []
@@ -250,27 +267,24 @@ class EngineRunner(Runner):
                 self.pull_error = err
                 self.finished = True
                 return
-        for s in self.specs:
-            rc, out, err = self._cmd(*self._run_args(s), timeout=120)
-            cid = out.strip().splitlines()[-1] if out.strip() else None
-            if rc != 0 or not cid:
-                self.start_error = "CannotStartContainerError: " + (err.strip() or out.strip())[:400]
-                if cid:
-                    self._cmd("rm", "-f", cid)
+        for name, volume in self.volumes.items():
+            rc, out, err = self._cmd("volume", "create", "--label", f"{LABEL}=1", "--label",
+                                     instance_label(), volume, timeout=60)
+            if rc != 0:
+                self.start_error = f"CannotStartContainerError: volume {name}: " + (err.strip() or out.strip())[:400]
                 self._cleanup()
                 self.finished = True
                 return
-            st = self.containers[s["name"]]
-            st.container_id = cid
-            st.status = "RUNNING"
-            st.started_at = time.time()
-            t = threading.Thread(target=self._follow_logs, args=(s, cid), daemon=True)
-            t.start()
-            self.log_threads.append(t)
+            self.created_volumes.append(volume)
+        self.waiting = list(self.specs)
+        if not self._start_ready():
+            return
         stop_sent = False
         while True:
+            if self.waiting and not self.stop_requested and not self._start_ready():
+                return
             running = [self.containers[s["name"]] for s in self.specs
-                       if self.containers[s["name"]].status != "STOPPED"]
+                       if self.containers[s["name"]].status == "RUNNING"]
             if running:
                 ids = [st.container_id for st in running]
                 rc, out, err = self._cmd("inspect", "--format", "{{.Id}} {{json .State}}", *ids, timeout=60)
@@ -295,10 +309,14 @@ class EngineRunner(Runner):
                         st.exit_code = state.get("ExitCode")
                         st.finished_at = time.time()
                         st.status = "STOPPED"
+            if self.stop_requested:
+                for s in self.waiting:  # never started, and now never will
+                    self.containers[s["name"]].status = "STOPPED"
+                self.waiting = []
             all_done = all(st.status == "STOPPED" for st in self.containers.values())
-            # started only once every container has been inspected at least once, so
-            # a container that exits at once is seen exiting right after RUNNING
-            self.started = True
+            # started once every container has started and been inspected at least once, so a
+            # container that exits at once is seen exiting right after RUNNING
+            self.started = not self.waiting
             if all_done:
                 break
             if self.stop_requested and not stop_sent:
@@ -316,10 +334,85 @@ class EngineRunner(Runner):
         self._cleanup()
         self.finished = True
 
+    def _start(self, s):
+        """Start one container; False (with start_error set, everything removed) if it fails."""
+        rc, out, err = self._cmd(*self._run_args(s), timeout=120)
+        cid = out.strip().splitlines()[-1] if out.strip() else None
+        if rc != 0 or not cid:
+            self.start_error = "CannotStartContainerError: " + (err.strip() or out.strip())[:400]
+            if cid:
+                self._cmd("rm", "-f", cid)
+            return False
+        st = self.containers[s["name"]]
+        st.container_id = cid
+        st.status = "RUNNING"
+        st.started_at = time.time()
+        st.log_thread = threading.Thread(target=self._follow_logs, args=(s, cid), daemon=True)
+        st.log_thread.start()
+        self.log_threads.append(st.log_thread)
+        return True
+
+    def _blocked(self, s):
+        """None when s may start now, "wait" while a dependency is on its way, or why it never will."""
+        needs = list(s.get("depends_on") or []) + [(c, "START") for c, _ in s.get("volumes_from") or []]
+        for dep, condition in needs:
+            st = self.containers.get(dep)
+            if st is None:
+                continue  # scripted, or not in this task: nothing to wait for
+            if condition == "START":
+                ok = st.status != "PENDING"
+            elif condition == "COMPLETE":
+                ok = st.status == "STOPPED"
+            elif condition == "SUCCESS":
+                if st.status == "STOPPED" and st.exit_code != 0:
+                    return (f"dependency {dep} of container {s['name']} exited with code {st.exit_code}, "
+                            "and the condition is SUCCESS")
+                ok = st.status == "STOPPED"
+            elif condition == "HEALTHY":
+                if st.health == "UNHEALTHY" or st.status == "STOPPED":
+                    return (f"dependency {dep} of container {s['name']} did not become healthy, "
+                            "and the condition is HEALTHY")
+                ok = st.health == "HEALTHY"
+            else:
+                ok = True
+            if not ok:
+                return "wait"
+        return None
+
+    def _start_ready(self):
+        """Start every waiting container whose dependencies are met (in task definition order,
+        again after each start). False when the task cannot start: start_error is set, every
+        container and volume is removed and the runner is finished."""
+        progress = True
+        while progress:
+            progress = False
+            for s in list(self.waiting):
+                why = self._blocked(s)
+                if why == "wait":
+                    continue
+                if why is None and self._start(s):
+                    self.waiting.remove(s)
+                    progress = True
+                    continue
+                if why is not None:
+                    self.start_error = "CannotStartContainerError: " + why
+                for st in self.containers.values():
+                    if st.status == "STOPPED" and st.log_thread:
+                        st.log_thread.join(timeout=5)  # what a failed dependency printed is kept
+                    elif st.container_id:
+                        st.status = "STOPPED"
+                self._cleanup()
+                self.finished = True
+                return False
+        return True
+
     def _cleanup(self):
         ids = [st.container_id for st in self.containers.values() if st.container_id]
         if ids:
             self._cmd("rm", "-f", *ids, timeout=60)
+        if self.created_volumes:
+            self._cmd("volume", "rm", "-f", *self.created_volumes, timeout=60)
+            self.created_volumes = []
 
 
 def remove_all_containers(engine):
@@ -331,5 +424,10 @@ def remove_all_containers(engine):
                              capture_output=True, text=True, timeout=60).stdout.split()
         if out:
             subprocess.run([engine, "rm", "-f"] + out, capture_output=True, timeout=120)
+        volumes = subprocess.run([engine, "volume", "ls", "-q", "--filter", f"label={LABEL}=1",
+                                  "--filter", f"label={instance_label()}"],
+                                 capture_output=True, text=True, timeout=60).stdout.split()
+        if volumes:
+            subprocess.run([engine, "volume", "rm", "-f"] + volumes, capture_output=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired):
         pass

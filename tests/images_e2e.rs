@@ -169,7 +169,7 @@ fn build_push_skip_and_promote() {
 fn promote_across_registries_copies_blobs_and_keeps_the_digest() {
     // A second registry (no auth) stands for another account's ECR.
     let dir = tempfile::tempdir().unwrap();
-    let port = 20000 + (std::process::id() % 20000) as u16;
+    let port = support::free_port();
     std::fs::write(dir.path().join("config.yml"), format!(
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().display())).unwrap();
     let mut reg = Command::new("docker-registry")

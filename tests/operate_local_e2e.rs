@@ -11,19 +11,19 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn local_run_with_docker_answers_on_its_port_and_ctrl_c_cleans_up() {
-    local_run_scenario("docker", 0);
+    local_run_scenario("docker");
 }
 
 /// The same with podman (installed by `scripts/testbed install`).
 #[test]
 fn local_run_with_podman_answers_on_its_port_and_ctrl_c_cleans_up() {
-    local_run_scenario("podman", 1);
+    local_run_scenario("podman");
 }
 
-fn local_run_scenario(engine: &str, port_offset: u16) {
+fn local_run_scenario(engine: &str) {
     support::require_testbed();
     let app = support::unique("hello");
-    let port = 20000 + ((std::process::id() % 10000) * 2) as u16 + port_offset;
+    let port = support::free_port();
     let dir = tempfile::tempdir().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/hello");
     support::copy_dir(&root, dir.path());

@@ -96,3 +96,59 @@ def test_missing_log_group_fails_task(ecs):
     t = _wait_stopped(ecs, arn)
     assert t["stopCode"] == "TaskFailedToStart"
     assert t["stoppedReason"].startswith("ResourceInitializationError:")
+
+
+def _volumes_of(arn):
+    """The engine volumes the test bed made for this task (named after its id)."""
+    import subprocess
+    from testbed.tests.conftest import ENGINE
+    out = subprocess.run([ENGINE, "volume", "ls", "-q"], capture_output=True, text=True).stdout.split()
+    return [v for v in out if v.startswith(f"wharf-tb-{arn.split('/')[-1][:12]}-")]
+
+
+def test_init_container_fills_a_task_volume_before_the_essential_container_starts(ecs, busybox_image):
+    # The init-container pattern of docs/operate.md: a non-essential container writes into a task
+    # volume and exits 0; the essential one starts only then (dependsOn SUCCESS), reads it through
+    # a read-only mount, and cannot write there.
+    td = ecs.register("init", [
+        container("main", busybox_image,
+                  command=["sh", "-c", "cat /conf/app.conf; touch /conf/x 2>/dev/null || echo read-only; exit 0"],
+                  mountPoints=[{"sourceVolume": "conf", "containerPath": "/conf", "readOnly": True}],
+                  dependsOn=[{"containerName": "config", "condition": "SUCCESS"}],
+                  logConfiguration=awslogs("/ecs/init", prefix="init")),
+        container("config", busybox_image, essential=False,
+                  command=["sh", "-c", "sleep 1; echo listen=8080 > /sync/app.conf; echo copied"],
+                  mountPoints=[{"sourceVolume": "conf", "containerPath": "/sync"}],
+                  logConfiguration=awslogs("/ecs/init", prefix="init")),
+    ], volumes=[{"name": "conf"}])
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
+    assert codes == {"main": 0, "config": 0}, t
+    assert t["stopCode"] == "EssentialContainerExited"
+    task_id = arn.split("/")[-1]
+    assert _log_messages("/ecs/init", f"init/config/{task_id}") == ["copied"]
+    msgs = wait_for(lambda: _log_messages("/ecs/init", f"init/main/{task_id}") or None, timeout=20,
+                    what="main's output")
+    assert msgs == ["listen=8080", "read-only"]
+    wait_for(lambda: not _volumes_of(arn), timeout=30, what="the task volume to be removed")
+
+
+def test_a_failed_init_container_stops_the_task_before_its_dependent_starts(ecs, busybox_image):
+    td = ecs.register("initfail", [
+        container("main", busybox_image, command=["sh", "-c", "echo main started; sleep 600"],
+                  dependsOn=[{"containerName": "config", "condition": "SUCCESS"}],
+                  logConfiguration=awslogs("/ecs/initfail")),
+        container("config", busybox_image, essential=False,
+                  command=["sh", "-c", "echo no such bucket >&2; exit 1"],
+                  logConfiguration=awslogs("/ecs/initfail")),
+    ])
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert "dependency config of container main exited with code 1" in t["stoppedReason"], t
+    codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
+    assert codes == {"main": None, "config": 1}, t
+    task_id = arn.split("/")[-1]
+    assert _log_messages("/ecs/initfail", f"tb/config/{task_id}") == ["no such bucket"]
+    assert _log_messages("/ecs/initfail", f"tb/main/{task_id}") == []

@@ -120,6 +120,23 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
+/// A TCP port on 127.0.0.1 that is free now and that no other call in this test process returns.
+/// It is taken below Linux's ephemeral range (32768 and up), so an outgoing connection of
+/// another test cannot land on it between this check and the server that binds it.
+pub fn free_port() -> u16 {
+    const LOW: u32 = 20000;
+    const SPAN: u32 = 12000;
+    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
+    let next = NEXT.get_or_init(|| AtomicU32::new((std::process::id() * 97) % SPAN));
+    for _ in 0..SPAN {
+        let port = (LOW + next.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 between {LOW} and {}", LOW + SPAN);
+}
+
 /// A subnet in moto (one per test process), for awsvpc services.
 pub fn subnet() -> String {
     static SUBNET: OnceLock<String> = OnceLock::new();
