@@ -167,7 +167,12 @@ impl View {
         for c in &task.containers {
             if let Some(code) = c.exit_code {
                 text.push_str(&format!("; {} exited {code}", c.name));
-            } else if let Some(reason) = &c.reason {
+            } else if let Some(reason) = c
+                .reason
+                .as_ref()
+                .filter(|r| task.stopped_reason.as_ref() != Some(*r))
+            {
+                // (a container's reason that repeats the task's says nothing new)
                 text.push_str(&format!("; {}: {reason}", c.name));
             }
         }

@@ -399,7 +399,8 @@ def step_task(task):
                         if st.status == "STOPPED" and st.exit_code is not None:
                             rt.container(s["name"])["exitCode"] = st.exit_code
                     request_stop(task, "TaskFailedToStart", r.start_error, failed=True,
-                                 container_reasons={s["name"]: r.start_error for s in r.specs})
+                                 container_reasons={s["name"]: r.start_error for s in r.specs
+                                                    if r.containers[s["name"]].exit_code is None})
                     return
             if all(r.started for r in rt.runners()) and t - rt.pending_at >= config.get("pending_seconds"):
                 task.status = "RUNNING"

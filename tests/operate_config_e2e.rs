@@ -292,3 +292,117 @@ fn the_init_container_example_validates_renders_and_plans() {
             "config s3://site-config/site/local/nginx/: 3 to upload (conf.d/default.conf, html/50x.html, html/index.html)",
         ));
 }
+
+/// A service using the init-container pattern: `config` (non-essential) copies into a task volume,
+/// `main` starts after it (dependsOn SUCCESS) and reads it through a read-only mount.
+fn init_container_task_definition(init_command: &str) -> String {
+    let log = |prefix: &str| {
+        format!(
+            r#""logConfiguration": {{"logDriver": "awslogs", "options": {{
+      "awslogs-group": "/wharf-test/{{{{ app }}}}", "awslogs-region": "us-east-1",
+      "awslogs-stream-prefix": "{prefix}", "awslogs-create-group": "true"}}}}"#
+        )
+    };
+    format!(
+        r#"{{
+  "family": "{{{{ app }}}}-web",
+  "networkMode": "awsvpc",
+  "requiresCompatibilities": ["FARGATE"],
+  "cpu": "256",
+  "memory": "512",
+  "executionRoleArn": "arn:aws:iam::123456789012:role/exec",
+  "volumes": [{{"name": "conf"}}],
+  "containerDefinitions": [
+    {{
+      "name": "main", "image": "{{image}}", "essential": true,
+      "command": ["sh", "-c", "test \"$(cat /conf/hash)\" = \"$WHARF_CONFIG_HASH\" || exit 1; echo serving the config the init container copied; while true; do sleep 1; done"],
+      "mountPoints": [{{"sourceVolume": "conf", "containerPath": "/conf", "readOnly": true}}],
+      "dependsOn": [{{"containerName": "config", "condition": "SUCCESS"}}],
+      {main_log}
+    }},
+    {{
+      "name": "config", "image": "{{image}}", "essential": false,
+      "command": {init_command},
+      "mountPoints": [{{"sourceVolume": "conf", "containerPath": "/sync"}}],
+      {init_log}
+    }}
+  ]
+}}"#,
+        main_log = log("web"),
+        init_log = log("web"),
+    )
+}
+
+#[test]
+fn an_init_container_runs_first_and_a_failing_one_fails_the_deploy_with_its_logs() {
+    let bucket = unique("config").to_lowercase();
+    aws(&["s3api", "create-bucket", "--bucket", &bucket]);
+    let toml = format!(
+        "{WHARF_TOML}\n[services.web]\ntask_definition = \"ecs/web.json\"\ndesired_count = 1\n\n[services.web.config]\ndir = \"config\"\nbucket = \"{bucket}\"\n"
+    );
+    // The test bed's containers cannot reach its S3 (it listens on 127.0.0.1 only), so the
+    // stand-in init container writes what it would have copied: the hash it was given.
+    let copies = r#"["sh", "-c", "echo $WHARF_CONFIG_HASH > /sync/hash; echo copied"]"#;
+    let p = Project::new(&[
+        ("wharf.toml", &toml),
+        ("ecs/web.json", &init_container_task_definition(copies)),
+        ("config/app.conf", "level = 1\n"),
+    ]);
+    let deploy = |tag: &str| {
+        p.wharf()
+            .args(["deploy", "--env", "local", "--tag", tag, "--timeout", "2m"])
+            .assert()
+    };
+    deploy("v1")
+        .success()
+        .stderr(predicate::str::contains("web: rolled out in"));
+    let family = format!("{}-web", p.app);
+    let first = p.revisions(&family);
+    assert_eq!(p.service("web")["taskDefinition"], first[0].as_str());
+    // The running task: the init container exited 0, main runs what it found in the volume.
+    let tasks = aws(&[
+        "ecs",
+        "list-tasks",
+        "--cluster",
+        &p.cluster,
+        "--service-name",
+        "web",
+    ]);
+    let task = tasks["taskArns"][0].as_str().unwrap();
+    let described = aws(&[
+        "ecs",
+        "describe-tasks",
+        "--cluster",
+        &p.cluster,
+        "--tasks",
+        task,
+    ]);
+    let containers = described["tasks"][0]["containers"].as_array().unwrap();
+    let state = |name: &str| {
+        let c = containers.iter().find(|c| c["name"] == name).unwrap();
+        (c["lastStatus"].clone(), c["exitCode"].clone())
+    };
+    assert_eq!(state("config"), ("STOPPED".into(), 0.into()));
+    assert_eq!(state("main"), ("RUNNING".into(), Value::Null));
+
+    // An init container that cannot copy: the task never starts main, the rollout fails, and the
+    // diagnosis names the dependency and shows what the init container printed.
+    p.write(
+        "ecs/web.json",
+        &init_container_task_definition(
+            r#"["sh", "-c", "echo 'fatal error: An error occurred (AccessDenied) when calling the ListObjectsV2 operation' >&2; exit 1"]"#,
+        ),
+    );
+    deploy("v2")
+        .code(1)
+        .stderr(predicate::str::contains(
+            "dependency config of container main exited with code 1, and the condition is SUCCESS",
+        ))
+        .stderr(predicate::str::contains(
+            "stopped: CannotStartContainerError: dependency config of container main exited with code 1, and the condition is SUCCESS; config exited 1\n",
+        ))
+        .stderr(predicate::str::contains("config: exit code 1\n"))
+        .stderr(predicate::str::contains("(AccessDenied)"))
+        .stderr(predicate::str::contains("rolled back to"));
+    assert_eq!(p.service("web")["taskDefinition"], first[0].as_str());
+}

@@ -149,6 +149,8 @@ def test_a_failed_init_container_stops_the_task_before_its_dependent_starts(ecs,
     assert "dependency config of container main exited with code 1" in t["stoppedReason"], t
     codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
     assert codes == {"main": None, "config": 1}, t
+    reasons = {c["name"]: c.get("reason") for c in t["containers"]}
+    assert reasons == {"main": t["stoppedReason"], "config": None}, t
     task_id = arn.split("/")[-1]
     assert _log_messages("/ecs/initfail", f"tb/config/{task_id}") == ["no such bucket"]
     assert _log_messages("/ecs/initfail", f"tb/main/{task_id}") == []
