@@ -57,7 +57,7 @@ pub struct LocalContainer {
     pub ports: Vec<(u16, u16, String)>,
     pub depends_on: Vec<(String, Condition)>,
     pub essential: bool,
-    pub health_command: Option<String>,
+    pub health: Option<Health>,
     pub working_directory: Option<String>,
     pub user: Option<String>,
     /// `mountPoints`: (task volume, container path, read-only).
@@ -67,6 +67,53 @@ pub struct LocalContainer {
     /// Engine options for limits and runtime settings, as the ECS agent applies them (see
     /// [`runtime_options`]).
     pub options: Vec<String>,
+}
+
+/// A container's `healthCheck`, with ECS's defaults for what it leaves out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// The engine's `--health-cmd` (a shell command line).
+    pub command: String,
+    pub interval: u64,
+    pub timeout: u64,
+    pub retries: u64,
+    pub start_period: u64,
+}
+
+impl Health {
+    fn parse(h: &Value) -> Option<Health> {
+        let cmd = strings(&h["command"])?;
+        let command = match cmd.first().map(String::as_str) {
+            Some("CMD-SHELL") => cmd[1..].join(" "),
+            Some("CMD") => cmd[1..]
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => return None,
+        };
+        let secs = |key: &str, default: u64| number(&h[key]).unwrap_or(default);
+        Some(Health {
+            command,
+            interval: secs("interval", 30),
+            timeout: secs("timeout", 5),
+            retries: secs("retries", 3),
+            start_period: secs("startPeriod", 0),
+        })
+    }
+}
+
+/// `arg` as one word of a POSIX shell command line.
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
+    }
 }
 
 fn strings(v: &Value) -> Option<Vec<String>> {
@@ -173,13 +220,6 @@ pub fn plan(
             }
             depends_on.push((other, c));
         }
-        let health_command = strings(&d["healthCheck"]["command"]).and_then(|cmd| {
-            match cmd.first().map(String::as_str) {
-                Some("CMD-SHELL") => Some(cmd[1..].join(" ")),
-                Some("CMD") => Some(cmd[1..].join(" ")),
-                _ => None,
-            }
-        });
         containers.push(LocalContainer {
             name,
             image,
@@ -190,7 +230,7 @@ pub fn plan(
             ports,
             depends_on,
             essential: d["essential"].as_bool().unwrap_or(true),
-            health_command,
+            health: Health::parse(&d["healthCheck"]),
             working_directory: d["workingDirectory"].as_str().map(str::to_string),
             user: d["user"].as_str().map(str::to_string),
             mounts,
@@ -246,8 +286,10 @@ fn number(v: &Value) -> Option<u64> {
 
 /// Engine options for container definition `d` of `task_definition`, as the ECS agent maps them
 /// to Docker: container `cpu` → CPU shares, `memory` → hard limit, `memoryReservation` → soft
-/// limit, `ulimits`, `readonlyRootFilesystem`, `linuxParameters.initProcessEnabled` → `--init`,
-/// `dockerLabels`. The task's size (Fargate's `cpu` and `memory`) caps each container, as the
+/// limit, `ulimits`, `readonlyRootFilesystem`, `privileged`, `dockerLabels`, and
+/// `linuxParameters`: `initProcessEnabled` → `--init`, `capabilities` → `--cap-add`/`--cap-drop`,
+/// `sharedMemorySize` → `--shm-size`, `tmpfs` → `--tmpfs`, `devices` → `--device`, `maxSwap` →
+/// `--memory-swap` (on top of the hard limit), `swappiness` → `--memory-swappiness`. The task's size (Fargate's `cpu` and `memory`) caps each container, as the
 /// container's own limit would: the engine has no limit for a group of containers, so together
 /// they may use more than the task could.
 pub fn runtime_options(task_definition: &Value, d: &Value) -> Vec<String> {
@@ -277,8 +319,65 @@ pub fn runtime_options(task_definition: &Value, d: &Value) -> Vec<String> {
     if d["readonlyRootFilesystem"].as_bool() == Some(true) {
         o.push("--read-only".into());
     }
-    if d["linuxParameters"]["initProcessEnabled"].as_bool() == Some(true) {
+    if d["privileged"].as_bool() == Some(true) {
+        o.push("--privileged".into());
+    }
+    let linux = &d["linuxParameters"];
+    if linux["initProcessEnabled"].as_bool() == Some(true) {
         o.push("--init".into());
+    }
+    for (key, flag) in [("add", "--cap-add"), ("drop", "--cap-drop")] {
+        for cap in strings(&linux["capabilities"][key]).into_iter().flatten() {
+            o.extend([flag.into(), cap]);
+        }
+    }
+    if let Some(mib) = number(&linux["sharedMemorySize"]).filter(|m| *m > 0) {
+        o.extend(["--shm-size".into(), format!("{mib}m")]);
+    }
+    for t in linux["tmpfs"].as_array().into_iter().flatten() {
+        let Some(path) = t["containerPath"].as_str() else {
+            continue;
+        };
+        let mut opts: Vec<String> = number(&t["size"])
+            .map(|mib| format!("size={mib}m"))
+            .into_iter()
+            .collect();
+        opts.extend(strings(&t["mountOptions"]).into_iter().flatten());
+        let spec = if opts.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}:{}", opts.join(","))
+        };
+        o.extend(["--tmpfs".into(), spec]);
+    }
+    for dev in linux["devices"].as_array().into_iter().flatten() {
+        let Some(host) = dev["hostPath"].as_str() else {
+            continue;
+        };
+        let mut spec = host.to_string();
+        spec.push(':');
+        spec.push_str(dev["containerPath"].as_str().unwrap_or(host));
+        let perms: String = strings(&dev["permissions"])
+            .into_iter()
+            .flatten()
+            .filter_map(|p| match p.as_str() {
+                "read" => Some('r'),
+                "write" => Some('w'),
+                "mknod" => Some('m'),
+                _ => None,
+            })
+            .collect();
+        if !perms.is_empty() {
+            spec.push(':');
+            spec.push_str(&perms);
+        }
+        o.extend(["--device".into(), spec]);
+    }
+    if let (Some(swap), Some(mib)) = (number(&linux["maxSwap"]), memory.filter(|m| *m > 0)) {
+        o.extend(["--memory-swap".into(), format!("{}m", mib + swap)]);
+    }
+    if let Some(swappiness) = number(&linux["swappiness"]) {
+        o.extend(["--memory-swappiness".into(), swappiness.to_string()]);
     }
     if let Some(labels) = d["dockerLabels"].as_object() {
         for (k, v) in labels {
@@ -364,11 +463,23 @@ pub fn run_args(c: &LocalContainer, id: &str, holder: &str, env_file: &str) -> V
         a.push("--volumes-from".into());
         a.push(format!("{}{}", local_name(id, source), ro(*read_only)));
     }
-    if let Some(h) = &c.health_command {
-        a.push("--health-cmd".into());
-        a.push(h.clone());
-        a.push("--health-interval".into());
-        a.push("1s".into());
+    if let Some(h) = &c.health {
+        a.extend([
+            "--health-cmd".into(),
+            h.command.clone(),
+            "--health-interval".into(),
+            format!("{}s", h.interval),
+            "--health-timeout".into(),
+            format!("{}s", h.timeout),
+            "--health-retries".into(),
+            h.retries.to_string(),
+        ]);
+        if h.start_period > 0 {
+            a.extend([
+                "--health-start-period".into(),
+                format!("{}s", h.start_period),
+            ]);
+        }
     }
     if let Some(w) = &c.working_directory {
         a.push("--workdir".into());
@@ -785,7 +896,11 @@ async fn run_containers(
     for c in containers {
         for (dep, cond) in &c.depends_on {
             let dep_name = local_name(id, dep);
-            wait_condition(engine, &dep_name, dep, *cond, &signal).await?;
+            let health = containers
+                .iter()
+                .find(|d| &d.name == dep)
+                .and_then(|d| d.health.as_ref());
+            wait_condition(engine, &dep_name, dep, *cond, health, &signal).await?;
         }
         let mut vars = c.environment.clone();
         for (name, from) in &c.secrets {
@@ -925,21 +1040,36 @@ async fn follow_logs(engine: Engine, name: String, prefix: String) {
     let _ = child.wait().await;
 }
 
+/// Waits until container `full` (`short` in the task definition) meets `cond`. podman runs
+/// health checks from systemd timers, which a machine without systemd (a container, most CI
+/// runners) does not have: there the status would stay "starting" for ever, so for a HEALTHY
+/// condition wharf runs `podman healthcheck run` itself at the check's interval.
 async fn wait_condition(
     engine: &Engine,
     full: &str,
     short: &str,
     cond: Condition,
+    health: Option<&Health>,
     signal: &tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     if cond == Condition::Start {
         return Ok(());
     }
+    let interval = health.map(|h| Duration::from_secs(h.interval.max(1)));
+    let drive = engine.kind == crate::engine::EngineKind::Podman && cond == Condition::Healthy;
+    let mut next_check = interval.filter(|_| drive).map(|i| Instant::now() + i);
     loop {
         if *signal.borrow() {
             return Err(Error::interrupted(
                 "interrupted; stopped and removed the local containers",
             ));
+        }
+        if let (Some(at), Some(every)) = (next_check, interval) {
+            if Instant::now() >= at {
+                // Its exit code is the check's; the status it records is read below.
+                let _ = engine.plain(&["healthcheck", "run", full]).output().await;
+                next_check = Some(at + every);
+            }
         }
         let state = engine_out(
             engine,
@@ -961,6 +1091,11 @@ async fn wait_condition(
                 )));
             }
             Condition::Healthy if health == "healthy" => return Ok(()),
+            Condition::Healthy if health == "unhealthy" => {
+                return Err(Error::failed(format!(
+                    "container `{short}` is unhealthy; the containers that need it healthy (dependsOn HEALTHY) were not started"
+                )))
+            }
             Condition::Healthy if health.is_empty() => {
                 return Err(Error::usage(format!(
                 "a container depends on `{short}` being HEALTHY, but `{short}` has no healthCheck"
@@ -1005,7 +1140,18 @@ mod tests {
             c[1].depends_on,
             [("migrate".to_string(), Condition::Success)]
         );
-        assert_eq!(c[0].health_command.as_deref(), Some("test -f /ok"));
+        let h = c[0].health.as_ref().unwrap();
+        assert_eq!(
+            (
+                h.command.as_str(),
+                h.interval,
+                h.timeout,
+                h.retries,
+                h.start_period
+            ),
+            ("test -f /ok", 30, 5, 3, 0),
+            "ECS's defaults"
+        );
     }
 
     #[test]
@@ -1113,6 +1259,69 @@ mod tests {
             ["--memory", "300m"]
         );
         assert!(runtime_options(&json!({}), &json!({})).is_empty());
+    }
+
+    #[test]
+    fn linux_parameters_as_the_ecs_agent_maps_them() {
+        let d = json!({"memory": 512, "privileged": true, "linuxParameters": {
+            "capabilities": {"add": ["SYS_PTRACE"], "drop": ["NET_RAW", "MKNOD"]},
+            "sharedMemorySize": 64,
+            "tmpfs": [{"containerPath": "/run", "size": 16, "mountOptions": ["noexec", "nosuid"]},
+                      {"containerPath": "/tmp", "size": 32}],
+            "devices": [{"hostPath": "/dev/fuse", "permissions": ["read", "write"]},
+                        {"hostPath": "/dev/null", "containerPath": "/dev/nothing"}],
+            "maxSwap": 256, "swappiness": 10}});
+        assert_eq!(
+            runtime_options(&json!({}), &d),
+            [
+                "--memory",
+                "512m",
+                "--privileged",
+                "--cap-add",
+                "SYS_PTRACE",
+                "--cap-drop",
+                "NET_RAW",
+                "--cap-drop",
+                "MKNOD",
+                "--shm-size",
+                "64m",
+                "--tmpfs",
+                "/run:size=16m,noexec,nosuid",
+                "--tmpfs",
+                "/tmp:size=32m",
+                "--device",
+                "/dev/fuse:/dev/fuse:rw",
+                "--device",
+                "/dev/null:/dev/nothing",
+                "--memory-swap",
+                "768m",
+                "--memory-swappiness",
+                "10"
+            ]
+        );
+    }
+
+    #[test]
+    fn health_checks_keep_their_timings_and_cmd_words() {
+        let t = json!({"containerDefinitions": [{"name": "web", "image": "app:1",
+            "healthCheck": {"command": ["CMD", "wget", "-qO-", "http://localhost/it's ok"],
+                            "interval": 5, "timeout": 2, "retries": 4, "startPeriod": 10}}]});
+        let c = plan(&t, &[]).unwrap();
+        let a = run_args(&c[0], "x", "x-network", "/tmp/e");
+        let flag = |name: &str| {
+            a.windows(2)
+                .find(|w| w[0] == name)
+                .map(|w| w[1].clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            flag("--health-cmd"),
+            r#"wget -qO- 'http://localhost/it'\''s ok'"#
+        );
+        assert_eq!(flag("--health-interval"), "5s");
+        assert_eq!(flag("--health-timeout"), "2s");
+        assert_eq!(flag("--health-retries"), "4");
+        assert_eq!(flag("--health-start-period"), "10s");
     }
 
     #[test]

@@ -57,7 +57,9 @@ fn local_run_scenario(engine: &str) {
         )
         .replace(
             r#""essential": true,"#,
-            r#""essential": true, "dependsOn": [{"containerName": "seed", "condition": "SUCCESS"}], "mountPoints": [{"sourceVolume": "seeded", "containerPath": "/www/seeded", "readOnly": true}],"#,
+            &format!(r#""essential": true, "dependsOn": [{{"containerName": "seed", "condition": "SUCCESS"}}], "mountPoints": [{{"sourceVolume": "seeded", "containerPath": "/www/seeded", "readOnly": true}}],
+      "healthCheck": {{"command": ["CMD", "wget", "-qO", "/dev/null", "http://localhost:{port}/"], "interval": 2, "timeout": 2, "retries": 3}},
+      "linuxParameters": {{"capabilities": {{"add": ["SYS_PTRACE"]}}, "sharedMemorySize": 64}},"#),
         );
     // A sidecar of the same image that reaches web on localhost, then stays up; and the seed.
     let end = web
@@ -67,6 +69,7 @@ fn local_run_scenario(engine: &str) {
         r#"{},
     {{
       "name": "probe", "image": "{{{{ image('app') }}}}", "essential": false,
+      "dependsOn": [{{"containerName": "web", "condition": "HEALTHY"}}],
       "command": ["sh", "-c", "for i in $(seq 60); do if wget -qO- http://localhost:{port}/ >/dev/null 2>&1; then echo probe reached web on localhost; break; fi; sleep 0.5; done; exec sleep 600"]
     }},
     {{
@@ -190,12 +193,13 @@ fn local_run_scenario(engine: &str) {
     while Instant::now() < deadline && !seen.lock().unwrap().contains("probe reached web") {
         std::thread::sleep(Duration::from_millis(200));
     }
-    // The task's size (cpu 256, memory 512 in web.json) holds the container, as on Fargate.
+    // The task's size (cpu 256, memory 512 in web.json) holds the container, as on Fargate, and
+    // its linuxParameters and health check timings apply.
     let limits = Command::new(engine)
         .args([
             "inspect",
             "-f",
-            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.ShmSize}} {{.HostConfig.CapAdd}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Test}}",
             &format!("wharf-{app}-web-{}-web", child.id()),
         ])
         .output()
@@ -211,11 +215,21 @@ fn local_run_scenario(engine: &str) {
     );
     assert!(stdout.contains("greeting=hi from a laptop"), "{stdout}");
     assert!(stdout.contains("secret resolved"), "{stdout}");
-    assert_eq!(
-        String::from_utf8_lossy(&limits.stdout).trim(),
-        "536870912 250000000",
-        "{}",
-        String::from_utf8_lossy(&limits.stderr)
+    let limits = String::from_utf8_lossy(&limits.stdout).to_string()
+        + &String::from_utf8_lossy(&limits.stderr);
+    assert!(
+        limits.starts_with("536870912 250000000 67108864 "),
+        "{limits}"
+    );
+    assert!(limits.contains("SYS_PTRACE"), "{limits}");
+    // (docker prints the interval in nanoseconds, podman as a duration)
+    assert!(
+        limits.contains(" 2000000000 ") || limits.contains(" 2s "),
+        "{limits}"
+    );
+    assert!(
+        limits.contains(&format!("wget -qO /dev/null http://localhost:{port}/")),
+        "{limits}"
     );
     assert_eq!(
         String::from_utf8_lossy(&seeded.stdout),
