@@ -396,6 +396,10 @@ impl Manifest {
             ));
             match did_you_mean(name, known.iter().copied()) {
                 Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+                // `-e NAME=VALUE` is docker's way to set a variable; in wharf `-e` is `--env`.
+                None if name.contains('=') => error.with_hint(format!(
+                    "`-e`/`--env` names the environment; to set a variable in the containers, use `--set-env {name}`"
+                )),
                 None => error,
             }
         })

@@ -134,6 +134,17 @@ fn render_offline_without_tag_and_unknown_names() {
         .code(2)
         .stderr(predicate::str::contains("no service or job `wbe`"))
         .stderr(predicate::str::contains("did you mean `web`?"));
+    // docker's `-e NAME=VALUE` is `--env` here: the hint says how to set a variable.
+    wharf()
+        .arg("--file")
+        .arg(example())
+        .args(["local", "run", "web", "-e", "LOG_LEVEL=debug"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no environment `LOG_LEVEL=debug`"))
+        .stderr(predicate::str::contains(
+            "to set a variable in the containers, use `--set-env LOG_LEVEL=debug`",
+        ));
 }
 
 #[test]
