@@ -3,13 +3,15 @@
 //! Tests marked "needs AWS" read the endpoint from `AWS_ENDPOINT_URL` (the local test bed or a
 //! moto server) and fail, not skip, when it is unreachable.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn wharf() -> Command {
-    let mut c = Command::cargo_bin("wharf").unwrap();
+    let mut c = support::wharf_assert();
     c.env_remove("WHARF_ENV")
         .env_remove("WHARF_FILE")
         .env("NO_COLOR", "1");
@@ -360,7 +362,12 @@ async fn render_resolves_ssm_and_account_online_and_refuses_secure_strings() {
         }
     };
     put(format!("/{app}/dev/log_level"), "debug", false).await;
-    put(format!("/{app}/dev/db_password"), "hunter2", true).await;
+    put(
+        format!("/{app}/dev/db_password"),
+        support::secret("hunter2-4f0c"),
+        true,
+    )
+    .await;
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("ecs")).unwrap();
@@ -400,7 +407,7 @@ async fn render_resolves_ssm_and_account_online_and_refuses_secure_strings() {
         .get_output()
         .clone();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(!stdout.contains("hunter2"));
+    assert!(!stdout.contains("hunter2-4f0c"));
     let rendered: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let c0 = &rendered["containerDefinitions"][0];
     assert_eq!(c0["environment"][0]["value"], "debug");
@@ -434,6 +441,6 @@ async fn render_resolves_ssm_and_account_online_and_refuses_secure_strings() {
         .stderr(predicate::str::contains("is a SecureString parameter"))
         .get_output()
         .clone();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"));
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2-4f0c"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2-4f0c"));
 }

@@ -3,9 +3,9 @@
 //! fragment of the error message, the second the `file:line:column` it must point at.
 //! `wharf validate` must report it with exit code 2, and never panic.
 
-use std::path::Path;
+mod support;
 
-use assert_cmd::Command;
+use std::path::Path;
 
 #[test]
 fn every_bad_input_gives_a_located_error_and_exit_2() {
@@ -29,8 +29,7 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         let mut lines = expected.lines();
         let fragment = lines.next().unwrap_or_default();
         let location = lines.next().unwrap_or_default();
-        let output = Command::cargo_bin("wharf")
-            .unwrap()
+        let output = support::wharf_assert()
             .current_dir(case)
             .env("NO_COLOR", "1")
             .env_remove("WHARF_ENV")

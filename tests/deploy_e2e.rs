@@ -396,8 +396,7 @@ fn ctrl_c_while_watching_releases_the_lock_and_says_how_to_reattach() {
         "ecs/web.json",
         &task_definition("web", r#"["sh", "-c", "sleep 3600"]"#, slow),
     );
-    let bin = assert_cmd::cargo::cargo_bin("wharf");
-    let mut child = std::process::Command::new(bin)
+    let mut child = support::wharf_command()
         .args(["deploy", "--env", "local", "--tag", "v1"])
         .current_dir(p.path())
         .envs(support::aws_env())

@@ -61,8 +61,7 @@ fn throttling_5xx_and_lost_answers_end_right_without_duplicate_revisions() {
             {"operations": ["ecs:UpdateService"], "error": "503", "count": 1},
             {"operations": ["ecs:DescribeTaskDefinition"], "error": "500", "count": 1}]"#,
     );
-    let bin = assert_cmd::cargo::cargo_bin("wharf");
-    let mut child = std::process::Command::new(bin)
+    let mut child = support::wharf_command()
         .args(["deploy", "--env", "local", "--tag", "v2", "--timeout", "3m"])
         .current_dir(p.path())
         .envs(support::aws_env())

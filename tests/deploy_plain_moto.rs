@@ -121,7 +121,7 @@ team = "platform"
     )
     .unwrap();
     let wharf = |args: &[&str]| {
-        let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
+        let mut cmd = support::wharf_assert();
         cmd.current_dir(dir.path())
             .envs(support::aws_env())
             .env("AWS_ENDPOINT_URL", ep)

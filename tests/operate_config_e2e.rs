@@ -234,7 +234,7 @@ fn the_init_container_example_validates_renders_and_plans() {
         .replace("http://127.0.0.1:4566", &support::endpoint());
     std::fs::write(example.join("wharf.toml"), toml).unwrap();
     let wharf = || {
-        let mut cmd = assert_cmd::Command::cargo_bin("wharf").unwrap();
+        let mut cmd = support::wharf_assert();
         cmd.current_dir(&example)
             .envs(support::aws_env())
             .env_remove("WHARF_ENV");

@@ -101,7 +101,7 @@ fn local_run_scenario(engine: &str) {
     // Into the registry, and out of the engine: local run has to log in and pull it.
     // wharf in the project, against the test bed.
     let wharf = || {
-        let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+        let mut cmd = support::wharf_command();
         cmd.current_dir(dir.path()).envs(support::aws_env());
         cmd
     };
@@ -131,8 +131,24 @@ fn local_run_scenario(engine: &str) {
         "{}",
         String::from_utf8_lossy(&pushed.stderr)
     );
-    let removed = Command::new(engine).args(["rmi", &image]).output().unwrap();
-    assert!(removed.status.success());
+    // (docker refuses to drop a tag whose image a container uses, for example another run's
+    // container of the same content under another tag, unless forced; forced, it only untags.
+    // podman's force would remove such containers, so podman untags.)
+    let untag: &[&str] = if engine == "docker" {
+        &["rmi", "-f"]
+    } else {
+        &["untag"]
+    };
+    let removed = Command::new(engine)
+        .args(untag)
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
     support::aws(&[
         "ssm",
         "put-parameter",
@@ -141,7 +157,7 @@ fn local_run_scenario(engine: &str) {
         "--type",
         "SecureString",
         "--value",
-        "local-secret-5d1e",
+        support::secret("local-secret-5d1e"),
     ]);
 
     let mut child = local_run(&["--set-env", "GREETING=hi from a laptop", "--timeout", "90s"])

@@ -225,7 +225,7 @@ fn logs_follow_prints_new_lines_as_they_are_written() {
         .assert()
         .success();
     // Follow for a while in the background; it must print lines written after it started.
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+    let mut cmd = support::wharf_command();
     cmd.current_dir(p.path())
         .envs(support::aws_env())
         .args([
@@ -323,7 +323,7 @@ fn run_with_a_service_uses_its_task_definition_with_the_command_override() {
 /// and returns (exit code, stderr).
 fn run_and_interrupt(p: &Project, extra: &[&str]) -> (Option<i32>, String) {
     use std::io::{BufRead, BufReader, Read};
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+    let mut child = support::wharf_command()
         .current_dir(p.path())
         .envs(support::aws_env())
         .args(["run", "migrate", "--env", "local", "--tag", "v1"])

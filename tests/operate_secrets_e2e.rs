@@ -6,7 +6,7 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use support::{aws, task_definition, Project, WHARF_TOML};
@@ -27,7 +27,7 @@ fn wharf(
     stdin: Option<&str>,
     scanned: &mut Vec<String>,
 ) -> (i32, String, String) {
-    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("wharf"));
+    let mut cmd = support::wharf_command();
     cmd.current_dir(p.path())
         .envs(support::aws_env())
         .env_remove("WHARF_ENV")
@@ -75,6 +75,9 @@ fn ssm_value(name: &str) -> String {
 
 #[test]
 fn secrets_round_trip_and_never_leak() {
+    for value in SECRETS {
+        support::secret(value);
+    }
     let toml = format!("{WHARF_TOML}\n[jobs.show]\ntask_definition = \"ecs/show.json\"\n");
     let td = task_definition(
         "show",

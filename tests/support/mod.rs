@@ -46,6 +46,48 @@ pub fn aws_bin() -> PathBuf {
     }
 }
 
+/// Where every wharf command the tests run leaves a copy of its output, and the secret values
+/// the tests set are listed, for the suite's leak scan (tests/leak_scan.rs): `WHARF_TEST_TRANSCRIPTS`
+/// (`scripts/test` makes a fresh one per run), else a folder in Cargo's target directory.
+pub fn transcripts() -> PathBuf {
+    let dir = std::env::var_os("WHARF_TEST_TRANSCRIPTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("transcripts"));
+    static REGISTRY_PASSWORD: std::sync::Once = std::sync::Once::new();
+    std::fs::create_dir_all(dir.join("secrets")).expect("the transcripts folder");
+    // The test bed registry's password (what ECR's token decodes to) is a secret too.
+    REGISTRY_PASSWORD.call_once(|| {
+        let password = std::env::var("WHARF_TESTBED_REGISTRY_PASSWORD")
+            .unwrap_or_else(|_| format!("{ACCOUNT}-auth-token"));
+        std::fs::write(dir.join("secrets/registry-password"), password).expect("list a secret");
+    });
+    dir
+}
+
+/// `value`, listed as a secret that no wharf output may contain (the leak scan checks).
+pub fn secret(value: &str) -> &str {
+    let mut hash = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(value, &mut hash);
+    let name = format!("{:016x}", std::hash::Hasher::finish(&hash));
+    std::fs::write(transcripts().join("secrets").join(name), value).expect("list a secret");
+    value
+}
+
+/// The wharf binary under test, run through `tests/support/transcribe`, which keeps a copy of
+/// its output in [`transcripts`]. Every test starts wharf through this (or [`wharf_assert`]).
+pub fn wharf_command() -> Command {
+    let mut cmd =
+        Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/transcribe"));
+    cmd.env("WHARF_BIN", assert_cmd::cargo::cargo_bin("wharf"))
+        .env("WHARF_TEST_TRANSCRIPTS", transcripts());
+    cmd
+}
+
+/// [`wharf_command`] for assert_cmd's assertions.
+pub fn wharf_assert() -> assert_cmd::Command {
+    assert_cmd::Command::from_std(wharf_command())
+}
+
 /// Environment variables that point AWS clients (wharf and the AWS CLI) at the test bed.
 pub fn aws_env() -> Vec<(String, String)> {
     vec![
@@ -255,7 +297,7 @@ impl Project {
 
     /// `wharf` in the project folder, pointed at the test bed.
     pub fn wharf(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("wharf").expect("the wharf binary is built");
+        let mut cmd = wharf_assert();
         cmd.current_dir(self.path())
             .envs(aws_env())
             .env_remove("WHARF_ENV");
