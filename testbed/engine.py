@@ -369,6 +369,9 @@ class EngineRunner(Runner):
                             "and the condition is SUCCESS")
                 ok = st.status == "STOPPED"
             elif condition == "HEALTHY":
+                if not next((d.get("health") for d in self.specs if d["name"] == dep), None):
+                    return (f"dependency {dep} of container {s['name']} has no health check, "
+                            "and the condition is HEALTHY")
                 if st.health == "UNHEALTHY" or st.status == "STOPPED":
                     return (f"dependency {dep} of container {s['name']} did not become healthy, "
                             "and the condition is HEALTHY")

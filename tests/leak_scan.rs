@@ -58,18 +58,22 @@ fn no_secret_a_test_set_appears_in_any_wharf_output() {
         leaks.join("\n")
     );
     // The scan saw the suite: its secrets (the registry password, the secrets and local run
-    // tests' values, the SecureString of init --from-service) and hundreds of commands.
+    // tests' values, the SecureString of init --from-service) and the output (stdout and stderr)
+    // of its commands, about 225 when this was written.
     assert!(
         secrets >= 8,
         "only {secrets} secrets listed in {}",
         dir.display()
     );
     assert!(
-        outputs >= 400,
+        outputs >= 300,
         "only {outputs} outputs in {}",
         dir.display()
     );
-    eprintln!("leak scan: {secrets} secret values, {outputs} outputs of wharf commands, no leak");
+    eprintln!(
+        "leak scan: {secrets} secret values, {outputs} outputs ({} commands), no leak",
+        outputs / 2
+    );
 }
 
 #[test]

@@ -154,3 +154,39 @@ def test_a_failed_init_container_stops_the_task_before_its_dependent_starts(ecs,
     task_id = arn.split("/")[-1]
     assert _log_messages("/ecs/initfail", f"tb/config/{task_id}") == ["no such bucket"]
     assert _log_messages("/ecs/initfail", f"tb/main/{task_id}") == []
+
+
+def test_a_healthy_dependency_starts_its_dependent_once_it_passes_its_check(ecs, busybox_image):
+    td = ecs.register("healthy", [
+        container("main", busybox_image, command=["sh", "-c", "echo main started; exit 0"],
+                  dependsOn=[{"containerName": "db", "condition": "HEALTHY"}],
+                  logConfiguration=awslogs("/ecs/healthy")),
+        container("db", busybox_image, essential=False,
+                  command=["sh", "-c", "sleep 1; touch /ok; echo db ready; sleep 600"],
+                  healthCheck={"command": ["CMD-SHELL", "test -f /ok"], "interval": 5, "retries": 3},
+                  logConfiguration=awslogs("/ecs/healthy")),
+    ])
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    assert t["stopCode"] == "EssentialContainerExited", t["stoppedReason"]
+    assert {c["name"]: c.get("exitCode") for c in t["containers"]}["main"] == 0, t
+    task_id = arn.split("/")[-1]
+
+    def first_event(name):
+        events = aws("logs", "get-log-events", "--log-group-name", "/ecs/healthy",
+                     "--log-stream-name", f"tb/{name}/{task_id}")["events"]
+        return events[0] if events else None
+    db, main = first_event("db"), first_event("main")
+    assert db["message"] == "db ready" and main["message"] == "main started"
+    assert main["timestamp"] >= db["timestamp"], (db, main)
+
+    # HEALTHY on a container without a health check can never be met.
+    td = ecs.register("nocheck", [
+        container("main", busybox_image, command=["sh", "-c", "exit 0"],
+                  dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+        container("db", busybox_image, essential=False, command=["sh", "-c", "sleep 600"]),
+    ])
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td)["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert "dependency db of container main has no health check" in t["stoppedReason"], t
