@@ -28,6 +28,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A `--timeout`-style duration: `90s`, `15m`, `1h30m` (humantime's syntax), with a message
+/// that shows the syntax instead of the parser's.
+pub fn duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|_| {
+        format!("`{s}` is not a duration; write a number with a unit, such as 90s, 15m or 1h30m")
+    })
+}
+
 /// Flags every verb understands.
 #[derive(Debug, Clone, clap::Args)]
 pub struct GlobalArgs {

@@ -444,3 +444,24 @@ async fn render_resolves_ssm_and_account_online_and_refuses_secure_strings() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2-4f0c"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2-4f0c"));
 }
+
+#[test]
+fn a_bad_duration_names_the_flag_and_the_syntax() {
+    for verb in [
+        &["deploy"][..],
+        &["run", "migrate"],
+        &["local", "run", "web"],
+    ] {
+        wharf()
+            .arg("--file")
+            .arg(example())
+            .args(verb)
+            .args(["--env", "local", "--timeout", "soon"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("'--timeout <TIMEOUT>'"))
+            .stderr(predicate::str::contains(
+                "`soon` is not a duration; write a number with a unit, such as 90s, 15m or 1h30m",
+            ));
+    }
+}

@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(long)]
     pub no_wait: bool,
     /// Give up watching after this long (exit 4), e.g. 15m, 90s.
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
 }
 

@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(long)]
     pub dry_run: bool,
     /// Give up watching a rollout after this long (exit 4), e.g. 15m, 90s.
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
 }
 

@@ -30,7 +30,7 @@ pub enum Action {
         #[arg(long = "set-env", value_name = "NAME=VALUE")]
         set_env: Vec<String>,
         /// Stop and remove everything after this long (exit 4).
-        #[arg(long, value_parser = humantime::parse_duration)]
+        #[arg(long, value_parser = crate::cli::duration)]
         timeout: Option<Duration>,
         /// Container engine: docker or podman (default: `[build] engine`, else docker when a
         /// Docker engine answers, else podman).

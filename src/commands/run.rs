@@ -34,7 +34,7 @@ pub struct Args {
     #[arg(long)]
     pub detach: bool,
     /// Stop waiting after this long (exit 4); the task keeps running.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = crate::cli::duration)]
     pub timeout: Option<Duration>,
     /// At Ctrl-C, stop the task too (by default it keeps running).
     #[arg(long)]

@@ -15,7 +15,7 @@ pub struct Args {
     /// Services to watch (all when none are named).
     pub services: Vec<String>,
     /// Give up after this long (exit 4).
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
 }
 
