@@ -137,7 +137,36 @@ impl Context {
 }
 
 /// Parses the command line, runs the verb, prints any error and returns the exit code.
+/// What a shell reports for a program that a closed pipe ended (128 + SIGPIPE).
+pub const EXIT_BROKEN_PIPE: i32 = 141;
+
+/// Output piped into a program that stops reading early (`wharf logs web | head`) ends wharf
+/// quietly, as it ends other Unix tools, instead of with a panic and a backtrace. Rust ignores
+/// SIGPIPE, so a write to the closed pipe fails and `println!` panics. On the main flow that
+/// panic exits with [`EXIT_BROKEN_PIPE`]. In a background task (a local run's log follower) only
+/// that task ends, silently, and the run goes on to its clean-up. Any other panic is reported
+/// as before.
+fn end_quietly_on_broken_pipes() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let text = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("Broken pipe") || text.contains("BrokenPipe") {
+            if std::thread::current().name() == Some("main") {
+                std::process::exit(EXIT_BROKEN_PIPE);
+            }
+            return;
+        }
+        report(info);
+    }));
+}
+
 pub fn main() -> i32 {
+    end_quietly_on_broken_pipes();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -465,3 +465,26 @@ fn a_bad_duration_names_the_flag_and_the_syntax() {
             ));
     }
 }
+
+#[test]
+fn a_closed_output_pipe_ends_wharf_quietly() {
+    // `wharf completions bash | head -c 10`: the completions are ~90 KB, more than a pipe holds,
+    // so wharf writes into a pipe nobody reads any more. (Run directly: through the transcript
+    // wrapper, `tee` would take the broken pipe instead; the completions hold no secret.)
+    use std::io::Read;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wharf"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 10];
+    child.stdout.take().unwrap().read_exact(&mut head).unwrap(); // and the pipe is closed here
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no panic, no backtrace"
+    );
+}
