@@ -67,7 +67,14 @@ pub struct LocalContainer {
     /// Engine options for limits and runtime settings, as the ECS agent applies them (see
     /// [`runtime_options`]).
     pub options: Vec<String>,
+    /// Seconds between SIGTERM and SIGKILL when the run ends (`stopTimeout`, else
+    /// [`DEFAULT_STOP_SECS`]).
+    pub stop_timeout: u64,
 }
+
+/// How long a container that sets no `stopTimeout` gets to stop after SIGTERM: docker's and
+/// compose's 10 s rather than ECS's 30 s, since locally Ctrl-C waits for it.
+pub const DEFAULT_STOP_SECS: u64 = 10;
 
 /// A container's `healthCheck`, with ECS's defaults for what it leaves out.
 #[derive(Debug, Clone, PartialEq)]
@@ -236,6 +243,7 @@ pub fn plan(
             mounts,
             volumes_from,
             options: runtime_options(task_definition, d),
+            stop_timeout: number(&d["stopTimeout"]).unwrap_or(DEFAULT_STOP_SECS),
         });
     }
     // One namespace: two containers cannot listen on one port (ECS refuses such a task too).
@@ -878,6 +886,8 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
     result
 }
 
+/// Starts the containers in order and watches them to the end (see [`start_and_watch`]), then
+/// stops what was started, whatever the end was, while the log followers still print.
 #[allow(clippy::too_many_arguments)]
 async fn run_containers(
     ctx: &Context,
@@ -890,9 +900,46 @@ async fn run_containers(
     started: &mut Vec<String>,
     timeout: Option<Duration>,
 ) -> Result<i32> {
+    let mut log_tasks = Vec::new();
+    let outcome = start_and_watch(
+        ctx,
+        engine,
+        id,
+        holder,
+        dir,
+        containers,
+        secrets,
+        started,
+        timeout,
+        &mut log_tasks,
+    )
+    .await;
+    stop_gracefully(ctx, engine, id, containers, started).await;
+    // Let the log followers print what is left.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for t in log_tasks {
+        t.abort();
+    }
+    outcome
+}
+
+/// Starts each container once its dependsOn conditions hold, streams its output, and waits for
+/// an essential container to exit (its code), `timeout`, or Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+async fn start_and_watch(
+    ctx: &Context,
+    engine: &Engine,
+    id: &str,
+    holder: &str,
+    dir: &std::path::Path,
+    containers: &[LocalContainer],
+    secrets: &HashMap<String, String>,
+    started: &mut Vec<String>,
+    timeout: Option<Duration>,
+    log_tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Result<i32> {
     let signal = crate::deploy::interrupt_signal();
     let began = Instant::now();
-    let mut log_tasks = Vec::new();
     for c in containers {
         for (dep, cond) in &c.depends_on {
             let dep_name = local_name(id, dep);
@@ -942,7 +989,7 @@ async fn run_containers(
         .filter(|c| c.essential)
         .map(|c| (c.name.clone(), local_name(id, &c.name)))
         .collect();
-    let outcome = loop {
+    loop {
         if *signal.borrow() {
             break Err(Error::interrupted(
                 "interrupted; stopped and removed the local containers",
@@ -983,13 +1030,69 @@ async fn run_containers(
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = rx.changed() => {}
         }
-    };
-    // Let the log followers print what is left.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    for t in log_tasks {
-        t.abort();
     }
-    outcome
+}
+
+/// Stops the started containers as ECS stops a task's: dependents first (the reverse of the start
+/// order), each with SIGTERM and, after its `stopTimeout`, SIGKILL, while their output is still
+/// streamed, so shutdown handling can be watched. A second Ctrl-C skips the wait; whatever is
+/// left is removed by the caller either way.
+async fn stop_gracefully(
+    ctx: &Context,
+    engine: &Engine,
+    id: &str,
+    containers: &[LocalContainer],
+    started: &[String],
+) {
+    let names: Vec<String> = containers
+        .iter()
+        .map(|c| local_name(id, &c.name))
+        .filter(|name| started.contains(name))
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    // Only those still running (an init container has long exited).
+    let mut inspect = vec!["inspect", "-f", "{{.Name}} {{.State.Running}}"];
+    inspect.extend(names.iter().map(String::as_str));
+    let running = match engine.plain(&inspect).output().await {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).to_string(),
+        Err(_) => return,
+    };
+    let running: Vec<&str> = running
+        .lines()
+        .filter_map(|l| l.strip_suffix(" true"))
+        .map(|n| n.trim_start_matches('/'))
+        .collect();
+    let to_stop: Vec<(&LocalContainer, String)> = containers
+        .iter()
+        .rev()
+        .map(|c| (c, local_name(id, &c.name)))
+        .filter(|(_, name)| running.contains(&name.as_str()))
+        .collect();
+    let Some(longest) = to_stop.iter().map(|(c, _)| c.stop_timeout).max() else {
+        return;
+    };
+    let names: Vec<&str> = to_stop.iter().map(|(c, _)| c.name.as_str()).collect();
+    ctx.out.status(format!(
+        "stopping {} (SIGTERM, then SIGKILL after {}; Ctrl-C removes them now)",
+        names.join(", "),
+        if to_stop.iter().all(|(c, _)| c.stop_timeout == longest) {
+            format!("{longest}s")
+        } else {
+            format!("up to {longest}s")
+        }
+    ));
+    let stops = async {
+        for (c, name) in &to_stop {
+            let secs = c.stop_timeout.to_string();
+            let _ = engine.plain(&["stop", "-t", &secs, name]).output().await;
+        }
+    };
+    tokio::select! {
+        _ = stops => {}
+        _ = tokio::signal::ctrl_c() => ctx.out.status("removing them now"),
+    }
 }
 
 fn write_private(path: &std::path::Path, text: &str) -> Result<()> {

@@ -59,7 +59,7 @@ fn local_run_scenario(engine: &str) {
             r#""essential": true,"#,
             &format!(r#""essential": true, "dependsOn": [{{"containerName": "seed", "condition": "SUCCESS"}}], "mountPoints": [{{"sourceVolume": "seeded", "containerPath": "/www/seeded", "readOnly": true}}],
       "healthCheck": {{"command": ["CMD", "wget", "-qO", "/dev/null", "http://localhost:{port}/"], "interval": 2, "timeout": 2, "retries": 3}},
-      "linuxParameters": {{"capabilities": {{"add": ["SYS_PTRACE"]}}, "sharedMemorySize": 64}},"#),
+      "linuxParameters": {{"capabilities": {{"add": ["SYS_PTRACE"]}}, "sharedMemorySize": 64}}, "stopTimeout": 2,"#),
         );
     // A sidecar of the same image that reaches web on localhost, then stays up; and the seed.
     let end = web
@@ -70,7 +70,7 @@ fn local_run_scenario(engine: &str) {
     {{
       "name": "probe", "image": "{{{{ image('app') }}}}", "essential": false,
       "dependsOn": [{{"containerName": "web", "condition": "HEALTHY"}}],
-      "command": ["sh", "-c", "for i in $(seq 60); do if wget -qO- http://localhost:{port}/ >/dev/null 2>&1; then echo probe reached web on localhost; break; fi; sleep 0.5; done; exec sleep 600"]
+      "command": ["sh", "-c", "trap 'echo probe got SIGTERM, shutting down; exit 0' TERM; for i in $(seq 60); do if wget -qO- http://localhost:{port}/ >/dev/null 2>&1; then echo probe reached web on localhost; break; fi; sleep 0.5; done; while true; do sleep 1; done"]
     }},
     {{
       "name": "seed", "image": "{{{{ image('app') }}}}", "essential": false,
@@ -254,6 +254,17 @@ fn local_run_scenario(engine: &str) {
     );
     assert!(
         stdout.contains("probe | probe reached web on localhost"),
+        "{stdout}"
+    );
+    // Ctrl-C stops the containers as ECS does, dependents first, SIGTERM then SIGKILL after the
+    // container's stopTimeout (web's 2 s; busybox httpd as PID 1 ignores SIGTERM), and their
+    // shutdown output is still shown.
+    assert!(
+        stderr.contains("stopping probe, web (SIGTERM, then SIGKILL after up to 10s"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("probe | probe got SIGTERM, shutting down"),
         "{stdout}"
     );
     assert!(stderr.contains(&format!("pulling {image}")), "{stderr}");
