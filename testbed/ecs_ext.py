@@ -287,7 +287,8 @@ class TaskRuntime:
         real = [s for s in self.specs if not s["scripted"]]
         if real:
             volumes = [v.get("name") for v in self.taskdef.volumes or [] if v.get("name")]
-            self.runner = engine.EngineRunner(task.id, real, ENGINE, STATE_DIR, volumes)
+            shared = getattr(self.taskdef, "network_mode", None) == "awsvpc" and len(real) > 1
+            self.runner = engine.EngineRunner(task.id, real, ENGINE, STATE_DIR, volumes, shared)
             self.runner.start()
         scripted = [s for s in self.specs if s["scripted"]]
         self.script_runner = engine.Runner(task.id, scripted) if scripted else None

@@ -14,12 +14,18 @@ Task volumes are engine volumes that live as long as the task (as a Fargate task
 mountPoints and volumesFrom mount them. Containers start in dependsOn order (START, COMPLETE,
 SUCCESS, HEALTHY; volumesFrom implies START); a condition that can no longer be met stops the task
 before the dependent container starts, with the reason in runner.start_error.
+
+The containers of an awsvpc task with more than one real container share one network namespace,
+as on ECS, so they reach each other on localhost: a holder container (a FROM-scratch image whose
+only program is the static busybox, sleeping) owns it and every container joins it.
 """
 import base64
 import json
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.error
@@ -110,6 +116,32 @@ def pull_error_message(image, detail):
             f"failed to resolve ref {image}: {detail}")
 
 
+_PAUSE_LOCK = threading.Lock()
+_PAUSE_IMAGES = {}
+PAUSE_IMAGE = "wharf-testbed-pause:1"
+PAUSE_DOCKERFILE = 'FROM scratch\nCOPY busybox /busybox\nENTRYPOINT ["/busybox", "sleep", "2147483647"]\n'
+
+
+def pause_image(engine):
+    """The holder image of shared network namespaces, built once per engine from
+    /bin/busybox (Debian's busybox-static, which `scripts/testbed install` installs)."""
+    with _PAUSE_LOCK:
+        if engine not in _PAUSE_IMAGES:
+            have = subprocess.run([engine, "image", "inspect", PAUSE_IMAGE], capture_output=True,
+                                  timeout=60).returncode == 0
+            if not have:
+                with tempfile.TemporaryDirectory() as ctx:
+                    shutil.copy("/bin/busybox", os.path.join(ctx, "busybox"))
+                    with open(os.path.join(ctx, "Dockerfile"), "w") as f:
+                        f.write(PAUSE_DOCKERFILE)
+                    p = subprocess.run([engine, "build", "-q", "-t", PAUSE_IMAGE, ctx],
+                                       capture_output=True, text=True, timeout=300)
+                    if p.returncode != 0:
+                        raise RuntimeError(f"cannot build {PAUSE_IMAGE}: {p.stderr.strip()[:300]}")
+            _PAUSE_IMAGES[engine] = PAUSE_IMAGE
+        return _PAUSE_IMAGES[engine]
+
+
 class ContainerState:
     def __init__(self, name):
         self.name = name
@@ -165,8 +197,10 @@ class Runner:
 class EngineRunner(Runner):
     """Really pulls and runs the containers with docker/podman."""
 
-    def __init__(self, task_id, specs, engine, state_dir, volumes=()):
+    def __init__(self, task_id, specs, engine, state_dir, volumes=(), shared_network=False):
         super().__init__(task_id, specs)
+        self.shared_network = shared_network
+        self.holder_id = None
         self.engine = engine
         self.config_dir = os.path.join(state_dir, "engine-config")
         self.log_threads = []
@@ -217,6 +251,8 @@ class EngineRunner(Runner):
                 "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
         for k, v in s["env"].items():
             args += ["-e", f"{k}={v}"]
+        if self.holder_id:
+            args += ["--network", f"container:{self.holder_id}"]
         for volume, path, read_only in s.get("mounts") or []:
             if volume in self.volumes:
                 args += ["-v", f"{self.volumes[volume]}:{path}" + (":ro" if read_only else "")]
@@ -276,6 +312,8 @@ class EngineRunner(Runner):
                 self.finished = True
                 return
             self.created_volumes.append(volume)
+        if self.shared_network and not self._start_holder():
+            return
         self.waiting = list(self.specs)
         if not self._start_ready():
             return
@@ -333,6 +371,24 @@ class EngineRunner(Runner):
             t.join(timeout=5)
         self._cleanup()
         self.finished = True
+
+    def _start_holder(self):
+        """The container that owns the task's network namespace; False (start_error set,
+        everything removed) if it cannot run."""
+        try:
+            image = pause_image(self.engine)
+            rc, out, err = self._cmd("run", "-d", "--label", f"{LABEL}=1", "--label", instance_label(),
+                                     "--label", f"{LABEL}.task={self.task_id}",
+                                     "--name", f"wharf-tb-{self.task_id[:12]}-network", image, timeout=120)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            rc, out, err = 1, "", str(e)
+        if rc != 0 or not out.strip():
+            self.start_error = "CannotStartContainerError: task network: " + (err.strip() or out.strip())[:400]
+            self._cleanup()
+            self.finished = True
+            return False
+        self.holder_id = out.strip().splitlines()[-1]
+        return True
 
     def _start(self, s):
         """Start one container; False (with start_error set, everything removed) if it fails."""
@@ -413,6 +469,9 @@ class EngineRunner(Runner):
         ids = [st.container_id for st in self.containers.values() if st.container_id]
         if ids:
             self._cmd("rm", "-f", *ids, timeout=60)
+        if self.holder_id:
+            self._cmd("rm", "-f", self.holder_id, timeout=60)
+            self.holder_id = None
         if self.created_volumes:
             self._cmd("volume", "rm", "-f", *self.created_volumes, timeout=60)
             self.created_volumes = []

@@ -190,3 +190,23 @@ def test_a_healthy_dependency_starts_its_dependent_once_it_passes_its_check(ecs,
     t = _wait_stopped(ecs, arn)
     assert t["stopCode"] == "TaskFailedToStart", t
     assert "dependency db of container main has no health check" in t["stoppedReason"], t
+
+
+def test_the_containers_of_an_awsvpc_task_share_localhost(ecs, busybox_image):
+    # As on ECS: one network namespace per awsvpc task, so a sidecar is reached on localhost.
+    td = ecs.register("shared", [
+        container("client", busybox_image,
+                  command=["sh", "-c", "for i in $(seq 50); do wget -qO- http://localhost:8080/ 2>/dev/null && exit 0; "
+                                       "sleep 0.2; done; exit 1"],
+                  logConfiguration=awslogs("/ecs/shared")),
+        container("server", busybox_image, essential=False,
+                  command=["sh", "-c", "mkdir -p /www; echo served on localhost > /www/index.html; "
+                                       "exec httpd -f -p 8080 -h /www"]),
+    ], network_mode="awsvpc")
+    arn = aws("ecs", "run-task", "--cluster", ecs.cluster, "--task-definition", td, "--launch-type", "FARGATE",
+              "--network-configuration", _network())["tasks"][0]["taskArn"]
+    t = _wait_stopped(ecs, arn)
+    codes = {c["name"]: c.get("exitCode") for c in t["containers"]}
+    assert codes["client"] == 0, t
+    task_id = arn.split("/")[-1]
+    assert _log_messages("/ecs/shared", f"tb/client/{task_id}") == ["served on localhost"]
