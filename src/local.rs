@@ -845,18 +845,17 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
     .await
     {
         Ok(_) => {
-            run_containers(
+            let run = Run {
                 ctx,
-                &engine,
-                &id,
-                &holder,
-                &dir,
-                &containers,
-                &secrets,
-                &mut started,
-                req.timeout,
-            )
-            .await
+                engine: &engine,
+                id: &id,
+                holder: &holder,
+                dir: &dir,
+                containers: &containers,
+                secrets: &secrets,
+                timeout: req.timeout,
+            };
+            run_containers(&run, &mut started).await
         }
         Err(e) => {
             let ports: Vec<String> = containers
@@ -886,35 +885,26 @@ pub async fn run(ctx: &Context, req: LocalRequest) -> Result<i32> {
     result
 }
 
+/// One local run's containers and what starting them needs: run `id` (the prefix of the
+/// engine's names), the network `holder`, the folder of env files, resolved secrets.
+struct Run<'a> {
+    ctx: &'a Context,
+    engine: &'a Engine,
+    id: &'a str,
+    holder: &'a str,
+    dir: &'a std::path::Path,
+    containers: &'a [LocalContainer],
+    secrets: &'a HashMap<String, String>,
+    timeout: Option<Duration>,
+}
+
 /// Starts the containers in order and watches them to the end (see [`start_and_watch`]), then
 /// stops what was started, whatever the end was, while the log followers still print.
-#[allow(clippy::too_many_arguments)]
-async fn run_containers(
-    ctx: &Context,
-    engine: &Engine,
-    id: &str,
-    holder: &str,
-    dir: &std::path::Path,
-    containers: &[LocalContainer],
-    secrets: &HashMap<String, String>,
-    started: &mut Vec<String>,
-    timeout: Option<Duration>,
-) -> Result<i32> {
+/// `started` collects the engine names of what `run` may have created, for the clean-up.
+async fn run_containers(run: &Run<'_>, started: &mut Vec<String>) -> Result<i32> {
     let mut log_tasks = Vec::new();
-    let outcome = start_and_watch(
-        ctx,
-        engine,
-        id,
-        holder,
-        dir,
-        containers,
-        secrets,
-        started,
-        timeout,
-        &mut log_tasks,
-    )
-    .await;
-    stop_gracefully(ctx, engine, id, containers, started).await;
+    let outcome = start_and_watch(run, started, &mut log_tasks).await;
+    stop_gracefully(run, started).await;
     // Let the log followers print what is left.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for t in log_tasks {
@@ -924,20 +914,22 @@ async fn run_containers(
 }
 
 /// Starts each container once its dependsOn conditions hold, streams its output, and waits for
-/// an essential container to exit (its code), `timeout`, or Ctrl-C.
-#[allow(clippy::too_many_arguments)]
+/// an essential container to exit (its code), the run's timeout, or Ctrl-C.
 async fn start_and_watch(
-    ctx: &Context,
-    engine: &Engine,
-    id: &str,
-    holder: &str,
-    dir: &std::path::Path,
-    containers: &[LocalContainer],
-    secrets: &HashMap<String, String>,
+    run: &Run<'_>,
     started: &mut Vec<String>,
-    timeout: Option<Duration>,
     log_tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Result<i32> {
+    let Run {
+        ctx,
+        engine,
+        id,
+        holder,
+        dir,
+        containers,
+        secrets,
+        timeout,
+    } = *run;
     let signal = crate::deploy::interrupt_signal();
     let began = Instant::now();
     for c in containers {
@@ -1037,13 +1029,14 @@ async fn start_and_watch(
 /// order), each with SIGTERM and, after its `stopTimeout`, SIGKILL, while their output is still
 /// streamed, so shutdown handling can be watched. A second Ctrl-C skips the wait; whatever is
 /// left is removed by the caller either way.
-async fn stop_gracefully(
-    ctx: &Context,
-    engine: &Engine,
-    id: &str,
-    containers: &[LocalContainer],
-    started: &[String],
-) {
+async fn stop_gracefully(run: &Run<'_>, started: &[String]) {
+    let Run {
+        ctx,
+        engine,
+        id,
+        containers,
+        ..
+    } = *run;
     let names: Vec<String> = containers
         .iter()
         .map(|c| local_name(id, &c.name))

@@ -360,24 +360,8 @@ fn an_init_container_runs_first_and_a_failing_one_fails_the_deploy_with_its_logs
     let first = p.revisions(&family);
     assert_eq!(p.service("web")["taskDefinition"], first[0].as_str());
     // The running task: the init container exited 0, main runs what it found in the volume.
-    let tasks = aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        &p.cluster,
-        "--service-name",
-        "web",
-    ]);
-    let task = tasks["taskArns"][0].as_str().unwrap();
-    let described = aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &p.cluster,
-        "--tasks",
-        task,
-    ]);
-    let containers = described["tasks"][0]["containers"].as_array().unwrap();
+    let task = p.running_task("web");
+    let containers = task["containers"].as_array().unwrap();
     let state = |name: &str| {
         let c = containers.iter().find(|c| c["name"] == name).unwrap();
         (c["lastStatus"].clone(), c["exitCode"].clone())

@@ -158,26 +158,9 @@ fn exec_prerequisites_fail_in_turn_then_the_session_is_handed_to_the_plugin() {
     assert_eq!(args[1], "us-east-1");
     assert_eq!(args[2], "StartSession");
     assert_eq!(args[3], "");
-    let tasks = support::aws(&[
-        "ecs",
-        "list-tasks",
-        "--cluster",
-        &p.cluster,
-        "--service-name",
-        "web",
-    ]);
-    let task_arn = tasks["taskArns"][0].as_str().unwrap();
-    let described = support::aws(&[
-        "ecs",
-        "describe-tasks",
-        "--cluster",
-        &p.cluster,
-        "--tasks",
-        task_arn,
-    ]);
-    let runtime_id = described["tasks"][0]["containers"][0]["runtimeId"]
-        .as_str()
-        .unwrap();
+    let task = p.running_task("web");
+    let task_arn = task["taskArn"].as_str().unwrap();
+    let runtime_id = task["containers"][0]["runtimeId"].as_str().unwrap();
     let task_id = task_arn.rsplit('/').next().unwrap();
     assert_eq!(
         args[4],

@@ -317,6 +317,30 @@ impl Project {
         out["services"][0].clone()
     }
 
+    /// The first running task of service `name`, as the AWS CLI describes it.
+    pub fn running_task(&self, name: &str) -> Value {
+        let tasks = aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &self.cluster,
+            "--service-name",
+            name,
+        ]);
+        let arn = tasks["taskArns"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("service {name} runs a task: {tasks}"));
+        let described = aws(&[
+            "ecs",
+            "describe-tasks",
+            "--cluster",
+            &self.cluster,
+            "--tasks",
+            arn,
+        ]);
+        described["tasks"][0].clone()
+    }
+
     /// Task definition ARNs of `family`.
     pub fn revisions(&self, family: &str) -> Vec<String> {
         let out = aws(&["ecs", "list-task-definitions", "--family-prefix", family]);
