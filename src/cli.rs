@@ -136,7 +136,6 @@ impl Context {
     }
 }
 
-/// Parses the command line, runs the verb, prints any error and returns the exit code.
 /// What a shell reports for a program that a closed pipe ended (128 + SIGPIPE).
 pub const EXIT_BROKEN_PIPE: i32 = 141;
 
@@ -165,6 +164,7 @@ fn end_quietly_on_broken_pipes() {
     }));
 }
 
+/// Parses the command line, runs the verb, prints any error and returns the exit code.
 pub fn main() -> i32 {
     end_quietly_on_broken_pipes();
     let cli = match Cli::try_parse() {

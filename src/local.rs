@@ -297,9 +297,11 @@ fn number(v: &Value) -> Option<u64> {
 /// limit, `ulimits`, `readonlyRootFilesystem`, `privileged`, `dockerLabels`, and
 /// `linuxParameters`: `initProcessEnabled` → `--init`, `capabilities` → `--cap-add`/`--cap-drop`,
 /// `sharedMemorySize` → `--shm-size`, `tmpfs` → `--tmpfs`, `devices` → `--device`, `maxSwap` →
-/// `--memory-swap` (on top of the hard limit), `swappiness` → `--memory-swappiness`. The task's size (Fargate's `cpu` and `memory`) caps each container, as the
-/// container's own limit would: the engine has no limit for a group of containers, so together
-/// they may use more than the task could.
+/// `--memory-swap` (on top of the hard limit), `swappiness` → `--memory-swappiness`.
+///
+/// The task's size (Fargate's `cpu` and `memory`) caps each container, as the container's own
+/// limit would: the engine has no limit for a group of containers, so together they may use more
+/// than the task could.
 pub fn runtime_options(task_definition: &Value, d: &Value) -> Vec<String> {
     let mut o: Vec<String> = Vec::new();
     if let Some(shares) = number(&d["cpu"]).filter(|c| *c >= 2) {
@@ -1037,32 +1039,29 @@ async fn stop_gracefully(run: &Run<'_>, started: &[String]) {
         containers,
         ..
     } = *run;
-    let names: Vec<String> = containers
+    // Dependents first: the reverse of the start order.
+    let mut to_stop: Vec<(&LocalContainer, String)> = containers
         .iter()
-        .map(|c| local_name(id, &c.name))
-        .filter(|name| started.contains(name))
+        .rev()
+        .map(|c| (c, local_name(id, &c.name)))
+        .filter(|(_, name)| started.contains(name))
         .collect();
-    if names.is_empty() {
+    if to_stop.is_empty() {
         return;
     }
     // Only those still running (an init container has long exited).
     let mut inspect = vec!["inspect", "-f", "{{.Name}} {{.State.Running}}"];
-    inspect.extend(names.iter().map(String::as_str));
-    let running = match engine.plain(&inspect).output().await {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).to_string(),
-        Err(_) => return,
+    inspect.extend(to_stop.iter().map(|(_, name)| name.as_str()));
+    let Ok(out) = engine.plain(&inspect).output().await else {
+        return;
     };
-    let running: Vec<&str> = running
+    let states = String::from_utf8_lossy(&out.stdout);
+    let running: Vec<&str> = states
         .lines()
         .filter_map(|l| l.strip_suffix(" true"))
         .map(|n| n.trim_start_matches('/'))
         .collect();
-    let to_stop: Vec<(&LocalContainer, String)> = containers
-        .iter()
-        .rev()
-        .map(|c| (c, local_name(id, &c.name)))
-        .filter(|(_, name)| running.contains(&name.as_str()))
-        .collect();
+    to_stop.retain(|(_, name)| running.contains(&name.as_str()));
     let Some(longest) = to_stop.iter().map(|(c, _)| c.stop_timeout).max() else {
         return;
     };

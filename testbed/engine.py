@@ -245,10 +245,13 @@ class EngineRunner(Runner):
             return pull_error_message(image, (err.strip() or out.strip()).splitlines()[-1:] and (err.strip() or out.strip()).splitlines()[-1])
         return None
 
+    def _labels(self):
+        """What marks this task's containers: this test bed's, this task's."""
+        return ["--label", f"{LABEL}=1", "--label", instance_label(),
+                "--label", f"{LABEL}.task={self.task_id}"]
+
     def _run_args(self, s):
-        args = ["run", "-d", "--label", f"{LABEL}=1", "--label", instance_label(),
-                "--label", f"{LABEL}.task={self.task_id}",
-                "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
+        args = ["run", "-d", *self._labels(), "--name", f"wharf-tb-{self.task_id[:12]}-{s['name']}"[:120]]
         for k, v in s["env"].items():
             args += ["-e", f"{k}={v}"]
         if self.holder_id:
@@ -304,8 +307,7 @@ class EngineRunner(Runner):
                 self.finished = True
                 return
         for name, volume in self.volumes.items():
-            rc, out, err = self._cmd("volume", "create", "--label", f"{LABEL}=1", "--label",
-                                     instance_label(), volume, timeout=60)
+            rc, out, err = self._cmd("volume", "create", *self._labels(), volume, timeout=60)
             if rc != 0:
                 self.start_error = f"CannotStartContainerError: volume {name}: " + (err.strip() or out.strip())[:400]
                 self._cleanup()
@@ -377,8 +379,7 @@ class EngineRunner(Runner):
         everything removed) if it cannot run."""
         try:
             image = pause_image(self.engine)
-            rc, out, err = self._cmd("run", "-d", "--label", f"{LABEL}=1", "--label", instance_label(),
-                                     "--label", f"{LABEL}.task={self.task_id}",
+            rc, out, err = self._cmd("run", "-d", *self._labels(),
                                      "--name", f"wharf-tb-{self.task_id[:12]}-network", image, timeout=120)
         except (OSError, RuntimeError, subprocess.SubprocessError) as e:
             rc, out, err = 1, "", str(e)

@@ -50,7 +50,8 @@ fn scan(dir: &Path) -> (usize, usize, Vec<String>) {
 #[test]
 #[ignore = "scans the output of the whole suite; scripts/test runs it after every other test"]
 fn no_secret_a_test_set_appears_in_any_wharf_output() {
-    let dir = support::transcripts();
+    let dir = support::transcripts()
+        .expect("WHARF_TEST_TRANSCRIPTS names the folder the suite wrote (scripts/test sets it)");
     let (secrets, outputs, leaks) = scan(&dir);
     assert!(
         leaks.is_empty(),

@@ -47,12 +47,11 @@ pub fn aws_bin() -> PathBuf {
 }
 
 /// Where every wharf command the tests run leaves a copy of its output, and the secret values
-/// the tests set are listed, for the suite's leak scan (tests/leak_scan.rs): `WHARF_TEST_TRANSCRIPTS`
-/// (`scripts/test` makes a fresh one per run), else a folder in Cargo's target directory.
-pub fn transcripts() -> PathBuf {
-    let dir = std::env::var_os("WHARF_TEST_TRANSCRIPTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("transcripts"));
+/// the tests set are listed, for the suite's leak scan (tests/leak_scan.rs):
+/// `WHARF_TEST_TRANSCRIPTS`, which `scripts/test` sets to a fresh folder for the run it scans.
+/// Unset (a plain `cargo test`), nothing is kept.
+pub fn transcripts() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("WHARF_TEST_TRANSCRIPTS")?);
     static REGISTRY_PASSWORD: std::sync::Once = std::sync::Once::new();
     std::fs::create_dir_all(dir.join("secrets")).expect("the transcripts folder");
     // The test bed registry's password (what ECR's token decodes to) is a secret too.
@@ -61,25 +60,32 @@ pub fn transcripts() -> PathBuf {
             .unwrap_or_else(|_| format!("{ACCOUNT}-auth-token"));
         std::fs::write(dir.join("secrets/registry-password"), password).expect("list a secret");
     });
-    dir
+    Some(dir)
 }
 
 /// `value`, listed as a secret that no wharf output may contain (the leak scan checks).
 pub fn secret(value: &str) -> &str {
-    let mut hash = std::collections::hash_map::DefaultHasher::new();
-    std::hash::Hash::hash(value, &mut hash);
-    let name = format!("{:016x}", std::hash::Hasher::finish(&hash));
-    std::fs::write(transcripts().join("secrets").join(name), value).expect("list a secret");
+    if let Some(dir) = transcripts() {
+        let mut hash = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(value, &mut hash);
+        let name = format!("{:016x}", std::hash::Hasher::finish(&hash));
+        std::fs::write(dir.join("secrets").join(name), value).expect("list a secret");
+    }
     value
 }
 
-/// The wharf binary under test, run through `tests/support/transcribe`, which keeps a copy of
-/// its output in [`transcripts`]. Every test starts wharf through this (or [`wharf_assert`]).
+/// The wharf binary under test. When [`transcripts`] are kept, it runs through
+/// `tests/support/transcribe`, which copies its output there. Every test starts wharf through
+/// this (or [`wharf_assert`]).
 pub fn wharf_command() -> Command {
+    let wharf = assert_cmd::cargo::cargo_bin("wharf");
+    let Some(dir) = transcripts() else {
+        return Command::new(wharf);
+    };
     let mut cmd =
         Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/transcribe"));
-    cmd.env("WHARF_BIN", assert_cmd::cargo::cargo_bin("wharf"))
-        .env("WHARF_TEST_TRANSCRIPTS", transcripts());
+    cmd.env("WHARF_BIN", wharf)
+        .env("WHARF_TEST_TRANSCRIPTS", dir);
     cmd
 }
 
