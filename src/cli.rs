@@ -1,15 +1,16 @@
 //! The command line: global flags, the verbs, and the mapping of errors to exit codes.
 //!
-//! Each verb lives in `commands/<verb>.rs` with its own `Args`; this file only lists them.
+//! Each verb lives in `commands/<verb>.rs` with its own `Args`; this file only lists them. The
+//! global flags become [`Settings`] once, here; nothing below the verbs sees clap's types.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 use crate::commands;
-use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::error::Result;
 use crate::output::{Format, Output};
+use crate::settings::Settings;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,7 +44,7 @@ pub struct GlobalArgs {
     #[arg(long, short = 'e', global = true, env = "WHARF_ENV")]
     pub env: Option<String>,
     /// Project file.
-    #[arg(long, global = true, default_value = crate::manifest::FILE_NAME, env = "WHARF_FILE")]
+    #[arg(long, global = true, default_value = crate::project::manifest::FILE_NAME, env = "WHARF_FILE")]
     pub file: PathBuf,
     /// AWS profile (overrides the environment's `profile`).
     #[arg(long, global = true)]
@@ -63,6 +64,20 @@ pub struct GlobalArgs {
     /// No colours (also: NO_COLOR=1).
     #[arg(long, global = true)]
     pub no_color: bool,
+}
+
+impl GlobalArgs {
+    /// The settings every verb runs with, resolved once.
+    pub fn settings(self) -> Settings {
+        Settings {
+            out: Output::new(self.output, self.no_color, self.verbose),
+            env: self.env,
+            file: self.file,
+            profile: self.profile,
+            region: self.region,
+            yes: self.yes,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,25 +132,6 @@ pub enum Command {
     Ci(commands::ci::Args),
 }
 
-/// What every command gets: the global flags and how to print.
-pub struct Context {
-    pub global: GlobalArgs,
-    pub out: Output,
-}
-
-impl Context {
-    pub fn manifest(&self) -> Result<Manifest> {
-        Manifest::load(&self.global.file)
-    }
-
-    /// The `--env` value, required by verbs that act on one environment.
-    pub fn env_name(&self) -> Result<&str> {
-        self.global.env.as_deref().ok_or_else(|| {
-            Error::usage("this command needs an environment: pass --env NAME (or set WHARF_ENV)")
-        })
-    }
-}
-
 /// What a shell reports for a program that a closed pipe ended (128 + SIGPIPE).
 pub const EXIT_BROKEN_PIPE: i32 = 141;
 
@@ -175,11 +171,7 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let out = Output::new(cli.global.output, cli.global.no_color, cli.global.verbose);
-    let ctx = Context {
-        global: cli.global,
-        out,
-    };
+    let ctx = cli.global.settings();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -194,13 +186,13 @@ pub fn main() -> i32 {
     match runtime.block_on(run(&ctx, cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            report(&ctx.out, &e);
+            ctx.out.error(&e);
             e.exit_code()
         }
     }
 }
 
-async fn run(ctx: &Context, command: Command) -> Result<i32> {
+async fn run(ctx: &Settings, command: Command) -> Result<i32> {
     match command {
         Command::Deploy(args) => commands::deploy::run(ctx, args).await,
         Command::Redeploy(args) => commands::redeploy::run(ctx, args).await,
@@ -226,19 +218,5 @@ async fn run(ctx: &Context, command: Command) -> Result<i32> {
         Command::Apply(args) => commands::apply::run(ctx, args).await,
         Command::All(args) => commands::all::run(ctx, args).await,
         Command::Ci(args) => commands::ci::run(ctx, args).await,
-    }
-}
-
-/// Prints an error for the user on stderr (and as JSON on stdout with `--output json`).
-pub fn report(out: &Output, e: &Error) {
-    let message = e.message.trim_start_matches("error: ");
-    eprintln!("{} {}", console::style("error:").red().bold(), message);
-    if let Some(hint) = &e.hint {
-        eprintln!("  {} {hint}", console::style("hint:").cyan());
-    }
-    if out.is_json() {
-        out.json(&serde_json::json!({
-            "error": { "message": message, "hint": e.hint, "exit_code": e.exit_code() }
-        }));
     }
 }

@@ -1,6 +1,6 @@
 //! wharf's error type: what went wrong, written for the user, and the exit code it maps to.
 //!
-//! Exit codes are part of the interface (see DESIGN.md): 0 success, 1 the operation failed,
+//! Exit codes are part of the interface (the README lists them, and `wharf --help` says them): 0 success, 1 the operation failed,
 //! 2 usage or project-file error, 3 AWS error, 4 timed out, 130 interrupted.
 
 use std::fmt;

@@ -68,3 +68,19 @@ impl Output {
         );
     }
 }
+
+impl Output {
+    /// Prints an error for the user on stderr (and as JSON on stdout with `--output json`).
+    pub fn error(&self, e: &crate::error::Error) {
+        let message = e.message.trim_start_matches("error: ");
+        eprintln!("{} {}", console::style("error:").red().bold(), message);
+        if let Some(hint) = &e.hint {
+            eprintln!("  {} {hint}", console::style("hint:").cyan());
+        }
+        if self.is_json() {
+            self.json(&serde_json::json!({
+                "error": { "message": message, "hint": e.hint, "exit_code": e.exit_code() }
+            }));
+        }
+    }
+}

@@ -13,7 +13,6 @@ use std::process::Stdio;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
 
 /// The folder wharf uses for a seed-layout project that has no `[terraform]` table.
 pub const SEED_DIR: &str = "terraform";
@@ -25,7 +24,7 @@ pub type Outputs = Map<String, Value>;
 
 /// A project's Terraform configuration for one environment.
 #[derive(Debug, Clone)]
-pub struct Project {
+pub struct Stack {
     /// The configuration folder.
     pub dir: PathBuf,
     /// The workspace (the environment's name).
@@ -38,73 +37,7 @@ pub struct Project {
     pub workspace_key_prefix: String,
 }
 
-impl Project {
-    /// The Terraform configuration of `manifest` for `env`: `[terraform]`, or a seed-layout
-    /// `terraform/` folder next to wharf.toml. None when the project has no Terraform.
-    pub fn of(manifest: &Manifest, env: &str) -> Result<Option<Project>> {
-        let Some(tf) = &manifest.doc.terraform else {
-            let dir = manifest.resolve_path(SEED_DIR);
-            if !dir.is_dir() {
-                return Ok(None);
-            }
-            let var_file = format!("terraform.{env}.tfvars");
-            return Ok(Some(Project {
-                var_file: dir.join(&var_file).is_file().then_some(var_file),
-                dir,
-                workspace: env.to_string(),
-                tag_var: DEFAULT_TAG_VAR.into(),
-                state: None,
-                workspace_key_prefix: "env:".into(),
-            }));
-        };
-        let dir = manifest.resolve_path(tf.dir.get_ref());
-        let var_file = match &tf.var_file {
-            Some(v) => {
-                let name = render_env(manifest, env, v)?;
-                if !dir.join(&name).is_file() {
-                    return Err(manifest.error_at(
-                        v.span(),
-                        &format!(
-                            "var file {} for environment `{env}` does not exist",
-                            dir.join(&name).display()
-                        ),
-                    ));
-                }
-                Some(name)
-            }
-            None => {
-                let name = format!("terraform.{env}.tfvars");
-                dir.join(&name).is_file().then_some(name)
-            }
-        };
-        let state = match &tf.state {
-            Some(s) => Some(render_env(manifest, env, s)?),
-            None => None,
-        };
-        Ok(Some(Project {
-            dir,
-            workspace: env.to_string(),
-            var_file,
-            tag_var: tf.tag_var.clone().unwrap_or_else(|| DEFAULT_TAG_VAR.into()),
-            state,
-            workspace_key_prefix: tf
-                .workspace_key_prefix
-                .clone()
-                .unwrap_or_else(|| "env:".into()),
-        }))
-    }
-
-    /// Like [`Project::of`], or a usage error when the project has no Terraform.
-    pub fn require(manifest: &Manifest, env: &str) -> Result<Project> {
-        Self::of(manifest, env)?.ok_or_else(|| {
-            Error::usage(format!(
-                "{} has no [terraform] table and there is no {SEED_DIR}/ folder next to it",
-                manifest.path.display()
-            ))
-            .with_hint("add [terraform] with dir = \"path/to/terraform\" (see docs/terraform.md)")
-        })
-    }
-
+impl Stack {
     /// Arguments for `plan` / `apply`: the var file and the tag variable (only with a tag).
     pub fn plan_args(&self, tag: Option<&str>) -> Vec<String> {
         let mut args = Vec::new();
@@ -117,25 +50,6 @@ impl Project {
         }
         args
     }
-}
-
-/// `{{ env }}` and `{{ app }}` in a `[terraform]` value.
-fn render_env(manifest: &Manifest, env: &str, value: &toml::Spanned<String>) -> Result<String> {
-    let mut jinja = minijinja::Environment::new();
-    jinja.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    jinja
-        .render_str(
-            value.get_ref(),
-            minijinja::context! { env => env, app => manifest.app() },
-        )
-        .map_err(|e| {
-            manifest.error_at(
-                value.span(),
-                &format!(
-                    "cannot render this value: {e} (it may use {{{{ env }}}} and {{{{ app }}}})"
-                ),
-            )
-        })
 }
 
 /// The `terraform` binary on PATH, if there is one.
@@ -281,7 +195,7 @@ pub fn parse_workspace_list(text: &str) -> (Vec<String>, Option<String>) {
 }
 
 /// Selects the project's workspace, or says how to create it.
-pub async fn select_workspace(project: &Project) -> Result<()> {
+pub async fn select_workspace(project: &Stack) -> Result<()> {
     let (all, current) = workspaces(&project.dir).await?;
     if !all.iter().any(|w| w == &project.workspace) {
         return Err(Error::usage(format!(
@@ -310,7 +224,7 @@ pub async fn select_workspace(project: &Project) -> Result<()> {
 }
 
 /// Creates the project's workspace (which also selects it).
-pub async fn new_workspace(project: &Project) -> Result<()> {
+pub async fn new_workspace(project: &Stack) -> Result<()> {
     let o = capture(&project.dir, &["workspace", "new", &project.workspace]).await?;
     if !o.status.success() {
         return Err(Error::failed(format!(
@@ -324,7 +238,7 @@ pub async fn new_workspace(project: &Project) -> Result<()> {
 }
 
 /// `terraform output -json` of the selected workspace (TF_WORKSPACE, so nothing is changed).
-pub async fn outputs_from_cli(project: &Project) -> Result<Outputs> {
+pub async fn outputs_from_cli(project: &Stack) -> Result<Outputs> {
     let bin = require_binary()?;
     let o = command(&bin, &project.dir)
         .args(["output", "-json"])
@@ -405,7 +319,7 @@ impl std::fmt::Display for StateLocation {
 /// The state object of `project`'s workspace: the S3 backend keeps non-default workspaces at
 /// `<workspace_key_prefix>/<workspace>/<key>`; the local backend under
 /// `terraform.tfstate.d/<workspace>/`.
-pub fn state_location(project: &Project) -> Result<StateLocation> {
+pub fn state_location(project: &Stack) -> Result<StateLocation> {
     let default_ws = project.workspace == "default";
     match &project.state {
         Some(s) if s.starts_with("s3://") => {
@@ -446,7 +360,7 @@ pub fn state_location(project: &Project) -> Result<StateLocation> {
 
 /// Reads the outputs from the state of `project`'s workspace (a file, or S3 with the SDK).
 pub async fn outputs_from_state_location(
-    project: &Project,
+    project: &Stack,
     sdk: &aws_config::SdkConfig,
 ) -> Result<Outputs> {
     let location = state_location(project)?;
@@ -485,20 +399,13 @@ pub async fn outputs_from_state_location(
     outputs_from_state(&bytes, &location.to_string())
 }
 
-/// Terraform outputs of `env` for templates (`tf.*`): `terraform output -json` when a binary is
-/// on PATH, else the state itself. None when the project has no Terraform.
-pub async fn outputs(
-    manifest: &Manifest,
-    env: &str,
-    sdk: &aws_config::SdkConfig,
-) -> Result<Option<Outputs>> {
-    let Some(project) = Project::of(manifest, env)? else {
-        return Ok(None);
-    };
+/// Terraform outputs of `project` (`terraform output -json` when a binary is on PATH, else the
+/// state itself).
+pub async fn outputs(project: &Stack, sdk: &aws_config::SdkConfig) -> Result<Outputs> {
     if binary().is_some() {
-        outputs_from_cli(&project).await.map(Some)
+        outputs_from_cli(project).await
     } else {
-        outputs_from_state_location(&project, sdk).await.map(Some)
+        outputs_from_state_location(project, sdk).await
     }
 }
 
@@ -526,8 +433,8 @@ pub fn services_output(outputs: &Outputs) -> Result<Vec<(String, String)>> {
 mod tests {
     use super::*;
 
-    fn project(workspace: &str, state: Option<&str>) -> Project {
-        Project {
+    fn project(workspace: &str, state: Option<&str>) -> Stack {
+        Stack {
             dir: PathBuf::from("tf"),
             workspace: workspace.into(),
             var_file: None,

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error;
 use super::raw::{Capture, ReplaceBody};
-use crate::ecs::{Service, Task};
+use crate::aws::model::{Service, Task};
 use crate::error::{Error, Result};
 
 /// Sends a request (a fluent builder after `.customize()`, with any interceptors of its own) with
@@ -167,7 +167,7 @@ impl Ecs {
 
     /// Registers `document` (a RegisterTaskDefinition request body). Sent once, without the SDK's
     /// automatic retries: a retry after an answer that was lost would register a duplicate
-    /// revision. [`crate::deploy`] retries by first checking whether the revision exists.
+    /// revision. [`crate::rollout::deploy`] retries by first checking whether the revision exists.
     pub async fn register_task_definition(&self, document: &Value) -> Result<Value> {
         let family = document["family"].as_str().unwrap_or_default().to_string();
         let body = send_captured!(
@@ -231,7 +231,7 @@ impl Ecs {
                 page.task_definition_arns
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|a| crate::ecs::family_of(a) == family),
+                    .filter(|a| crate::aws::model::family_of(a) == family),
             );
             token = page.next_token;
             if token.is_none() {
@@ -242,7 +242,7 @@ impl Ecs {
 }
 
 impl Ecs {
-    /// RunTask with `document` (a RunTask request body, built by [`crate::jobs`]) as the body.
+    /// RunTask with `document` (a RunTask request body, built by [`crate::operate::jobs`]) as the body.
     /// Returns AWS's answer: `tasks` and `failures`.
     pub async fn run_task(&self, document: &Value) -> Result<Value> {
         Ok(send_captured!(

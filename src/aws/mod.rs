@@ -5,15 +5,16 @@
 //! builds an SDK client.
 
 pub mod ecs;
+pub mod elb;
+pub mod model;
 pub mod raw;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ecs::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use crate::cli::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::manifest::Environment;
+use crate::settings::AwsTarget;
 
 /// SDK clients for one environment.
 #[derive(Clone, Debug)]
@@ -28,25 +29,22 @@ pub struct Clients {
 }
 
 impl Clients {
-    /// Builds the clients for `env`. Flags win over the project file, which wins over the
-    /// standard AWS environment variables and config files.
-    pub async fn connect(env: &Environment, global: &GlobalArgs) -> Result<Clients> {
+    /// Builds the clients for `target` (the flags and the environment's settings resolved by
+    /// [`crate::settings::Settings::aws`]); what it leaves unset comes from the standard AWS
+    /// environment variables and config files.
+    pub async fn connect(target: &AwsTarget) -> Result<Clients> {
         // Five attempts (the SDK's default is three) ride out short bursts of throttling and 5xx
         // without making a wrong endpoint slow to report.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5));
-        if let Some(profile) = &profile_name(env, global) {
+        if let Some(profile) = &target.profile {
             loader = loader.profile_name(profile);
         }
-        let region = global
-            .region
-            .clone()
-            .or_else(|| env.region.as_ref().map(|r| r.get_ref().clone()));
-        if let Some(region) = &region {
+        if let Some(region) = &target.region {
             loader = loader.region(Region::new(region.clone()));
         }
-        if let Some(endpoint) = &env.endpoint_url {
-            loader = loader.endpoint_url(endpoint.get_ref());
+        if let Some(endpoint) = &target.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
         }
         let config = loader.load().await;
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
@@ -81,26 +79,19 @@ impl Clients {
     }
 
     /// Refuses to go on when the environment names an account and the credentials are another's.
-    pub async fn check_account(&self, env_name: &str, env: &Environment) -> Result<()> {
-        let Some(expected) = &env.account else {
+    pub async fn check_account(&self, env_name: &str, expected: Option<&str>) -> Result<()> {
+        let Some(expected) = expected else {
             return Ok(());
         };
         let actual = self.account().await?;
-        if &actual != expected.get_ref() {
+        if actual != expected {
             return Err(Error::aws(format!(
-                "environment `{env_name}` is account {}, but the credentials in use are for account {actual}; refusing to act",
-                expected.get_ref()
+                "environment `{env_name}` is account {expected}, but the credentials in use are for account {actual}; refusing to act"
             ))
             .with_hint("pick the right profile (--profile, or `profile` in wharf.toml) or credentials"));
         }
         Ok(())
     }
-}
-
-/// The profile named by `--profile`, else by the environment in wharf.toml (else the SDK's own
-/// choice: `AWS_PROFILE`, then `default`).
-pub fn profile_name(env: &Environment, global: &GlobalArgs) -> Option<String> {
-    global.profile.clone().or_else(|| env.profile.clone())
 }
 
 /// An S3 client for `config`; custom endpoints (the local test bed, S3-compatible stores) get

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::pipeline::{self, Run};
+use crate::pipeline::{self, PipelineRun};
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,12 +18,12 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let env = ctx.env_name()?.to_string();
     manifest.environment(&env)?;
     crate::images::check_tag(&args.tag)?;
-    let run = Run {
+    let run = PipelineRun {
         stages: pipeline::all_stages(&manifest, &env)?,
         env: Some(env),
         tag: args.tag,

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::pipeline::{self, ApplyOptions};
+use crate::pipeline::apply::{self, ApplyOptions};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,14 +20,14 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     let env = ctx.env_name()?.to_string();
     let opts = ApplyOptions {
         tag: args.tag,
-        auto_approve: ctx.global.yes,
+        auto_approve: ctx.yes,
         no_wait: args.no_wait,
         timeout: args.timeout,
         quiet_stdout: ctx.out.is_json(),
     };
-    pipeline::terraform_apply(ctx, &env, &opts).await
+    apply::terraform_apply(ctx, &env, &opts).await
 }

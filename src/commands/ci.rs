@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::pipeline::{self, Run};
+use crate::pipeline::{self, PipelineRun};
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,9 +28,9 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
-    let mut info = pipeline::detect_ci(&|name| std::env::var(name).ok());
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
+    let mut info = pipeline::ci::detect_ci(&|name| std::env::var(name).ok());
     if args.branch.is_some() || args.git_tag.is_some() {
         info.branch = args.branch.clone();
         info.tag = args.git_tag.clone();
@@ -42,7 +43,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         (None, Some(b)) => format!("branch {b}"),
         (None, None) => "no branch or tag".to_string(),
     };
-    let Some(decision) = pipeline::decide(&manifest, &info)? else {
+    let Some(decision) = pipeline::ci::decide(&manifest, &info)? else {
         if ctx.out.is_json() {
             ctx.out
                 .json(&serde_json::json!({ "ci": info, "decision": null }));
@@ -78,7 +79,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         return Ok(0);
     }
     ctx.out.status(&line);
-    let run = Run {
+    let run = PipelineRun {
         env: decision.env.clone(),
         tag: decision.tag.clone(),
         stages: decision.stage_list.clone(),

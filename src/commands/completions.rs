@@ -2,8 +2,9 @@
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Context};
+use crate::cli::Cli;
 use crate::error::Result;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,7 +13,7 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(_ctx: &Context, args: Args) -> Result<i32> {
+pub fn run(_ctx: &Settings, args: Args) -> Result<i32> {
     let mut command = Cli::command();
     clap_complete::generate(args.shell, &mut command, "wharf", &mut std::io::stdout());
     Ok(0)

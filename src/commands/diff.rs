@@ -2,12 +2,15 @@
 //! settings against what runs, after normalisation. Exit 0 when nothing differs, 1 when
 //! something does.
 
-use crate::cli::Context;
-use crate::deploy::{self, Connected};
-use crate::diff::{pretty, unified};
-use crate::ecs::family_revision;
+use crate::aws::model::family_revision;
 use crate::error::Result;
-use crate::normalize;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::project::normalize;
+use crate::project::render::Unit;
+use crate::rollout::deploy;
+use crate::settings::Settings;
+use crate::text::{pretty, unified};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,11 +21,11 @@ pub struct Args {
     pub tag: Option<String>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let keys = deploy::select_services(&manifest, &args.services)?;
     drop(manifest);
-    let conn = Connected::open(ctx, args.tag.clone(), &keys).await?;
+    let conn = Connected::open(ctx, args.tag.clone(), &Unit::services(&keys)).await?;
     let plans = deploy::build_plan(&conn, &keys).await?;
     let mut differs = false;
     let mut json = Vec::new();

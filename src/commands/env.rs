@@ -1,8 +1,10 @@
 //! `wharf env create|init|list`: one Terraform workspace per environment.
 
-use crate::cli::Context;
 use crate::error::{Error, Result};
-use crate::terraform::{self, Project, Streams};
+use crate::project::manifest::Manifest;
+use crate::project::stack;
+use crate::settings::Settings;
+use crate::terraform::{self, Stack, Streams};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,8 +29,8 @@ pub enum Action {
     List,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let streams = Streams {
         interactive: ctx.out.interactive,
         stdout_to_stderr: ctx.out.is_json(),
@@ -36,7 +38,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     match args.action {
         Action::Create { name } => {
             manifest.environment(&name)?;
-            let project = Project::require(&manifest, &name)?;
+            let project = stack::require(&manifest, &name)?;
             let (all, _) = terraform::workspaces(&project.dir).await?;
             if all.iter().any(|w| w == &name) {
                 return Err(Error::usage(format!(
@@ -53,7 +55,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         }
         Action::Init { name } => {
             manifest.environment(&name)?;
-            let project = Project::require(&manifest, &name)?;
+            let project = stack::require(&manifest, &name)?;
             terraform::select_workspace(&project).await?;
             init(ctx, &project, streams).await
         }
@@ -65,7 +67,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 .map(String::as_str)
                 .collect();
             let first = envs.first().copied().unwrap_or("default");
-            let project = Project::require(&manifest, first)?;
+            let project = stack::require(&manifest, first)?;
             let (all, current) = terraform::workspaces(&project.dir).await?;
             let missing: Vec<&str> = envs
                 .iter()
@@ -106,7 +108,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     }
 }
 
-async fn init(ctx: &Context, project: &Project, streams: Streams) -> Result<i32> {
+async fn init(ctx: &Settings, project: &Stack, streams: Streams) -> Result<i32> {
     let mut args = vec!["init".to_string()];
     if !streams.interactive {
         args.push("-input=false".into());

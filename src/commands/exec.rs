@@ -1,9 +1,9 @@
 //! `wharf exec SERVICE --env E [--task ID] [--container NAME] [-- CMD...]`: a shell (or a command)
 //! in a running container through ECS Exec, after checking every prerequisite.
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::exec::{self, ExecRequest};
+use crate::operate::exec::{self, ExecRequest};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,7 +20,7 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     let command = if args.command.is_empty() {
         "/bin/sh".to_string()
     } else {

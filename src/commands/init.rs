@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::aws::raw::Capture;
-use crate::cli::Context;
 use crate::error::{Error, Result};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,12 +26,12 @@ pub struct Args {
 
 /// Files to write, relative to the project folder.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Project {
+pub struct StarterFiles {
     pub files: Vec<(PathBuf, String)>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest_path = ctx.global.file.clone();
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest_path = ctx.file.clone();
     let root = manifest_path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -42,7 +41,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         Some(a) => a.clone(),
         None => default_app_name(&root),
     };
-    if let Some(problem) = crate::manifest::name_problem(&app, 64) {
+    if let Some(problem) = crate::project::manifest::name_problem(&app, 64) {
         return Err(
             Error::usage(format!("app name `{app}` cannot be used: {problem}"))
                 .with_hint("pass --app NAME"),
@@ -51,7 +50,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     let file_name = manifest_path
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
-        .unwrap_or_else(|| crate::manifest::FILE_NAME.to_string());
+        .unwrap_or_else(|| crate::project::manifest::FILE_NAME.to_string());
     let project = match &args.from_service {
         None => starter(&app, &file_name),
         Some(spec) => {
@@ -137,7 +136,7 @@ fn default_app_name(root: &Path) -> String {
 }
 
 /// A starter project that passes `wharf validate`.
-pub fn starter(app: &str, file_name: &str) -> Project {
+pub fn starter(app: &str, file_name: &str) -> StarterFiles {
     let toml = format!(
         r#"# wharf project file; every key is described in docs/project-file.md.
 app = "{app}"
@@ -190,7 +189,7 @@ launch_type = "FARGATE"
   ]
 }
 "#;
-    Project {
+    StarterFiles {
         files: vec![
             (PathBuf::from(file_name), toml),
             (PathBuf::from("ecs/web.json"), template.to_string()),
@@ -199,8 +198,8 @@ launch_type = "FARGATE"
 }
 
 /// DescribeServices and DescribeTaskDefinition as raw JSON, and the region asked.
-async fn describe(ctx: &Context, cluster: &str, service: &str) -> Result<(Value, Value, String)> {
-    let env = crate::manifest::Environment {
+async fn describe(ctx: &Settings, cluster: &str, service: &str) -> Result<(Value, Value, String)> {
+    let env = crate::project::manifest::Environment {
         region: None,
         profile: None,
         account: None,
@@ -213,44 +212,25 @@ async fn describe(ctx: &Context, cluster: &str, service: &str) -> Result<(Value,
         services: Default::default(),
         jobs: Default::default(),
     };
-    let clients = crate::aws::Clients::connect(&env, &ctx.global).await?;
-    let cap = Capture::new();
-    clients
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .customize()
-        .interceptor(cap.clone())
-        .send()
-        .await
-        .map_err(|e| crate::aws::error("ecs:DescribeServices", e))?;
-    let answer = cap.json("ecs:DescribeServices")?;
-    let found = answer["services"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["status"] != "INACTIVE"))
-        .cloned()
-        .ok_or_else(|| {
-            Error::usage(format!(
+    let clients = crate::aws::Clients::connect(&env.aws(ctx)).await?;
+    let ecs = crate::aws::ecs::Ecs::new(clients.ecs.clone(), cluster);
+    let found = match ecs.describe_services(&[service.to_string()]).await?.pop() {
+        Some(crate::aws::ecs::Described::Found(_, raw)) => raw,
+        _ => {
+            return Err(Error::usage(format!(
                 "no active service `{service}` in cluster `{cluster}`"
-            ))
-        })?;
+            )))
+        }
+    };
     let arn = found["taskDefinition"]
         .as_str()
         .ok_or_else(|| Error::aws("ecs:DescribeServices: the service has no task definition"))?
         .to_string();
-    let cap = Capture::new();
-    clients
-        .ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .customize()
-        .interceptor(cap.clone())
-        .send()
-        .await
-        .map_err(|e| crate::aws::error("ecs:DescribeTaskDefinition", e))?;
-    let td = cap.json("ecs:DescribeTaskDefinition")?;
-    Ok((found, td["taskDefinition"].clone(), clients.region.clone()))
+    let td = ecs
+        .describe_task_definition(&arn)
+        .await?
+        .ok_or_else(|| Error::aws(format!("ecs:DescribeTaskDefinition: {arn} does not exist")))?;
+    Ok((found, td, clients.region.clone()))
 }
 
 /// What [`adopt`] works from.
@@ -290,11 +270,11 @@ fn key(s: &str) -> String {
 }
 
 /// The project (wharf.toml and one template) that reproduces a running service.
-pub fn adopt(a: &Adoption) -> Result<Project> {
+pub fn adopt(a: &Adoption) -> Result<StarterFiles> {
     let svc = a.service;
     let service_name = svc["serviceName"].as_str().unwrap_or("web").to_string();
     let service_key = key(&service_name);
-    let mut td = crate::taskdef::strip_read_only(a.task_definition.clone());
+    let mut td = crate::project::taskdef::strip_read_only(a.task_definition.clone());
     let obj = td
         .as_object_mut()
         .ok_or_else(|| Error::aws("ecs:DescribeTaskDefinition returned no task definition"))?;
@@ -475,7 +455,7 @@ pub fn adopt(a: &Adoption) -> Result<Project> {
             t.push_str(&format!("rollback = {r}\n"));
         }
     }
-    Ok(Project {
+    Ok(StarterFiles {
         files: vec![
             (PathBuf::from(a.file_name), t),
             (PathBuf::from(template_path), template),
@@ -533,7 +513,8 @@ mod tests {
         assert_eq!(template["containerDefinitions"][1]["image"], "nginx:1.25");
         assert!(template.get("revision").is_none() && template.get("compatibilities").is_none());
         // The result loads as a project file.
-        let m = crate::manifest::Manifest::parse(Path::new("wharf.toml"), toml.clone()).unwrap();
+        let m = crate::project::manifest::Manifest::parse(Path::new("wharf.toml"), toml.clone())
+            .unwrap();
         assert_eq!(
             m.doc.services["api"]
                 .desired_count
@@ -546,6 +527,7 @@ mod tests {
     #[test]
     fn starter_parses() {
         let p = starter("demo", "wharf.toml");
-        crate::manifest::Manifest::parse(Path::new("wharf.toml"), p.files[0].1.clone()).unwrap();
+        crate::project::manifest::Manifest::parse(Path::new("wharf.toml"), p.files[0].1.clone())
+            .unwrap();
     }
 }

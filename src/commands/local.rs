@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::Context;
 use crate::error::{Error, Result};
-use crate::local::{self, LocalRequest};
+use crate::operate::local::{self, LocalRequest};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,7 +43,7 @@ pub enum Action {
     },
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     match args.action {
         Action::Run {
             name,

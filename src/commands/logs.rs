@@ -1,9 +1,10 @@
 //! `wharf logs SERVICE|JOB --env E [-f] [--since 1h] [--until T] [--filter P] [--task ID]
 //! [--container NAME]`: CloudWatch logs of a service's or job's containers, interleaved by time.
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::logs::{self, Printing};
+use crate::interrupt::Interrupt;
+use crate::operate::logs::{self, Printing};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -32,8 +33,8 @@ pub struct Args {
     pub no_timestamps: bool,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let now = crate::deploy::epoch_now();
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let now = crate::rollout::deploy::epoch_now();
     let now_ms = (now * 1000.0) as i64;
     let start = logs::parse_time(&args.since, now_ms, "--since")?;
     let end = args
@@ -47,7 +48,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         ));
     }
     let source = logs::locate(ctx, &args.name).await?;
-    let task = args.task.as_deref().map(crate::ecs::short_id);
+    let task = args.task.as_deref().map(crate::aws::model::short_id);
     let mut queries = logs::queries(&source.sources, args.container.as_deref(), task)?;
     for q in &mut queries {
         q.start_ms = Some(start);
@@ -58,15 +59,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         json: ctx.out.is_json(),
         timestamps: !args.no_timestamps,
     };
-    let signal = crate::deploy::interrupt_signal();
-    let stop = async move {
-        let mut rx = signal;
-        while !*rx.borrow() {
-            if rx.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
-    };
+    let interrupt = Interrupt::install();
+    let stop = async move { interrupt.wait().await };
     logs::print(&source.client, &queries, how, args.follow, stop).await?;
     Ok(0)
 }

@@ -1,5 +1,6 @@
-//! One file per verb. A command parses its arguments, calls the core, and prints; it does not
-//! decide anything the core could decide, and makes no AWS call written inline.
+//! One file per verb. A command turns its flags into the core's options, calls the core, and
+//! prints; it does not decide anything the core could decide. AWS calls go through the edge
+//! ([`crate::aws`]): no command builds an SDK request itself.
 
 pub mod all;
 pub mod apply;

@@ -1,10 +1,13 @@
 //! `wharf plan --env E [--tag T]`: `terraform plan` for the environment, then the task-definition
 //! and service changes a deploy would make (nothing is changed).
 
-use crate::cli::Context;
-use crate::deploy::{self, Connected};
 use crate::error::Result;
 use crate::pipeline;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::project::render::Unit;
+use crate::rollout::deploy;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,17 +19,17 @@ pub struct Args {
     pub terraform_only: bool,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let env = ctx.env_name()?.to_string();
     manifest.environment(&env)?;
-    pipeline::terraform_plan(ctx, &manifest, &env, args.tag.as_deref()).await?;
+    pipeline::apply::terraform_plan(ctx, &manifest, &env, args.tag.as_deref()).await?;
     if args.terraform_only || manifest.doc.services.is_empty() {
         return Ok(0);
     }
     let keys = deploy::select_services(&manifest, &[])?;
     drop(manifest);
-    let conn = Connected::open(ctx, args.tag.clone(), &keys).await?;
+    let conn = Connected::open(ctx, args.tag.clone(), &Unit::services(&keys)).await?;
     let plans = deploy::build_plan(&conn, &keys).await?;
     if ctx.out.is_json() {
         let doc: Vec<serde_json::Value> = plans

@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cli::Context;
-use crate::deploy::{self, Connected};
 use crate::error::Result;
-use crate::rollout::Target;
-use crate::view::View;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::rollout::deploy;
+use crate::rollout::state::Target;
+use crate::rollout::view::View;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,8 +25,8 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let keys = deploy::select_services(&manifest, &args.services)?;
     drop(manifest);
     let conn = Connected::open(ctx, None, &[]).await?;
@@ -58,7 +60,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             view.note(&format!(
                 "{}: new deployment of {}",
                 t.service,
-                crate::ecs::family_revision(&t.task_definition)
+                crate::aws::model::family_revision(&t.task_definition)
             ));
         }
         if args.no_wait {

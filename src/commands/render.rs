@@ -3,9 +3,10 @@
 //! Terraform outputs and SSM values are resolved through AWS; `--offline` leaves them as markers.
 //! Secret values are never printed: `secret()` renders to the parameter's ARN.
 
-use crate::cli::Context;
 use crate::error::Result;
-use crate::render::{self, Resolved, Unit};
+use crate::project::manifest::Manifest;
+use crate::project::render::{self, Resolved, Unit};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,8 +20,8 @@ pub struct Args {
     pub offline: bool,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let env_name = ctx.env_name()?;
     let environment = manifest.environment(env_name)?;
     let unit = Unit::find(&manifest, &args.name)?;
@@ -30,7 +31,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
             unit,
         )?
     } else {
-        let clients = crate::aws::Clients::connect(environment, &ctx.global).await?;
+        let clients = crate::aws::Clients::connect(&environment.aws(ctx)).await?;
         let resolved =
             Resolved::fetch(&manifest, env_name, args.tag.as_deref(), &clients, &[unit]).await?;
         render::render_unit(

@@ -6,12 +6,14 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::aws::ecs::Described;
-use crate::cli::Context;
-use crate::deploy::{self, Connected};
-use crate::ecs::{family_of, family_revision, revision_of};
+use crate::aws::model::{family_of, family_revision, revision_of};
 use crate::error::{Error, Result};
-use crate::rollout::Target;
-use crate::view::View;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::rollout::deploy;
+use crate::rollout::state::Target;
+use crate::rollout::view::View;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,8 +30,8 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let keys = deploy::select_services(&manifest, &args.services)?;
     drop(manifest);
     let conn = Connected::open(ctx, None, &[]).await?;

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::cli::Context;
 use crate::error::{Error, Result};
-use crate::jobs::{self, Overrides, RunRequest, Target};
+use crate::operate::jobs::{self, Overrides, RunRequest, Runnable};
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -44,8 +45,8 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let target = match (&args.job, &args.service) {
         (Some(job), None) => {
             if !manifest.doc.jobs.contains_key(job) {
@@ -55,13 +56,13 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 }
                 return Err(manifest.unknown_unit(job));
             }
-            Target::Job(job.clone())
+            Runnable::Job(job.clone())
         }
         (None, Some(service)) => {
             if !manifest.doc.services.contains_key(service) {
                 return Err(manifest.unknown_unit(service));
             }
-            Target::Service(service.clone())
+            Runnable::Service(service.clone())
         }
         _ => return Err(Error::usage("name a job, or a service with --service")),
     };
@@ -78,7 +79,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
     }
     let command = if !args.command.is_empty() {
         Some(args.command.clone())
-    } else if let Target::Job(job) = &target {
+    } else if let Runnable::Job(job) = &target {
         manifest.doc.jobs[job].command.clone()
     } else {
         None

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::aws::Clients;
-use crate::cli::Context;
 use crate::error::{Error, Result};
-use crate::secrets::{self, Store};
+use crate::operate::secrets::{self, Store};
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,8 +54,8 @@ pub enum Action {
     },
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let env_name = ctx.env_name()?.to_string();
     let environment = manifest.environment(&env_name)?;
     // Read the input before connecting: a bad file or empty stdin is a usage error either way.
@@ -87,8 +88,10 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
         }
         _ => Vec::new(),
     };
-    let clients = Clients::connect(environment, &ctx.global).await?;
-    clients.check_account(&env_name, environment).await?;
+    let clients = Clients::connect(&environment.aws(ctx)).await?;
+    clients
+        .check_account(&env_name, environment.account_guard())
+        .await?;
     let store = Store::new(clients.ssm.clone(), manifest.app(), &env_name);
     match args.action {
         Action::Set { name, kms_key, .. } => {
@@ -128,7 +131,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                     .iter()
                     .map(|l| json!({
                         "name": l.name, "path": l.path, "version": l.version, "type": l.kind,
-                        "lastModified": l.last_modified.map(|t| crate::logs::format_millis((t * 1000.0) as i64)),
+                        "lastModified": l.last_modified.map(|t| crate::operate::logs::format_millis((t * 1000.0) as i64)),
                     }))
                     .collect();
                 ctx.out.json(&json!({"secrets": items}));
@@ -148,7 +151,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                 for l in &listed {
                     let when = l
                         .last_modified
-                        .map(|t| crate::logs::format_millis((t * 1000.0) as i64))
+                        .map(|t| crate::operate::logs::format_millis((t * 1000.0) as i64))
                         .unwrap_or_default();
                     println!(
                         "{:<width$}  {:>7}  {:<24}  {}",
@@ -182,7 +185,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
 }
 
 /// The value of `set`: `--value` (with a warning), a hidden prompt on a terminal, or stdin.
-fn read_value(ctx: &Context, name: &str, flag: Option<&str>) -> Result<String> {
+fn read_value(ctx: &Settings, name: &str, flag: Option<&str>) -> Result<String> {
     if let Some(v) = flag {
         ctx.out.warn(
             "a value given with --value lands in your shell history and process list; pipe it on standard input instead",

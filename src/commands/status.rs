@@ -7,10 +7,12 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::aws::ecs::Described;
-use crate::cli::Context;
-use crate::deploy::{self, Connected};
-use crate::ecs::{family_revision, short_id, Service, Task};
+use crate::aws::model::{family_revision, short_id, Service, Task};
 use crate::error::Result;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::rollout::deploy;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,8 +23,8 @@ pub struct Args {
     pub events: usize,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let keys = deploy::select_services(&manifest, &args.services)?;
     drop(manifest);
     let conn = Connected::open(ctx, None, &[]).await?;
@@ -87,19 +89,9 @@ async fn target_health(conn: &Connected, service: &Service) -> Vec<Value> {
         let Some(tg) = lb["targetGroupArn"].as_str() else {
             continue;
         };
-        match conn.clients.elbv2.describe_target_health().target_group_arn(tg).send().await {
-            Ok(h) => {
-                for d in h.target_health_descriptions() {
-                    out.push(json!({
-                        "target_group": tg,
-                        "target": d.target().and_then(|t| t.id()).unwrap_or_default(),
-                        "port": d.target().and_then(|t| t.port()),
-                        "state": d.target_health().and_then(|t| t.state()).map(|s| s.as_str().to_string()),
-                        "reason": d.target_health().and_then(|t| t.description()).map(str::to_string),
-                    }));
-                }
-            }
-            Err(e) => out.push(json!({"target_group": tg, "error": crate::aws::error("elbv2:DescribeTargetHealth", e).message})),
+        match crate::aws::elb::target_health(&conn.clients.elbv2, tg).await {
+            Ok(targets) => out.extend(targets),
+            Err(e) => out.push(json!({"target_group": tg, "error": e.message})),
         }
     }
     out

@@ -1,10 +1,10 @@
 //! `wharf validate [--env E]`: checks the project file and renders every template for every
 //! environment (or one), offline. Values that need AWS are reported as unresolved.
 
-use crate::cli::Context;
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
-use crate::render::{self, Unit};
+use crate::project::manifest::Manifest;
+use crate::project::render::{self, Unit};
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,9 +29,9 @@ pub struct UnitReport {
     pub secrets: Vec<String>,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
-    let envs: Vec<&str> = match ctx.global.env.as_deref() {
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
+    let envs: Vec<&str> = match ctx.env.as_deref() {
         Some(e) => {
             manifest.environment(e)?;
             vec![e]
@@ -175,11 +175,11 @@ pub fn validate_environment(
         }
         match render::render_unit(&inputs, unit) {
             Ok(rendered) => {
-                for w in crate::taskdef::warnings(&rendered.task_definition) {
+                for w in crate::project::taskdef::warnings(&rendered.task_definition) {
                     warnings.push(format!("{}: {w}", rendered.file.display()));
                 }
                 for (container, name) in
-                    crate::secrets::suspicious_environment(&rendered.task_definition)
+                    crate::operate::secrets::suspicious_environment(&rendered.task_definition)
                 {
                     warnings.push(format!(
                         "{}: container `{container}` sets {name} in plain `environment`; if it is a secret, store it with `wharf secrets set {name}` and reference it with secret(\"{name}\") in `secrets`",

@@ -4,11 +4,13 @@
 use std::time::Duration;
 
 use crate::aws::ecs::Described;
-use crate::cli::Context;
-use crate::deploy::{self, Connected, ServiceResult};
 use crate::error::Result;
-use crate::rollout::Target;
-use crate::view::View;
+use crate::project::connect::Connected;
+use crate::project::manifest::Manifest;
+use crate::rollout::deploy::{self, ServiceOutcome, ServiceResult};
+use crate::rollout::state::Target;
+use crate::rollout::view::View;
+use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,8 +21,8 @@ pub struct Args {
     pub timeout: Duration,
 }
 
-pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
-    let manifest = ctx.manifest()?;
+pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
     let keys = deploy::select_services(&manifest, &args.services)?;
     drop(manifest);
     let conn = Connected::open(ctx, None, &[]).await?;
@@ -39,18 +41,13 @@ pub async fn run(ctx: &Context, args: Args) -> Result<i32> {
                     deployment_id: primary.map(|p| p.id.clone()),
                 });
             }
-            Described::Missing(name) => results.push(ServiceResult {
-                service: name,
-                revision: String::new(),
-                outcome: "failed".into(),
-                duration_secs: 0.0,
-                reason: Some("the service does not exist".into()),
-                rolled_back_to: None,
-                diagnosis: None,
-            }),
+            Described::Missing(name) => results.push(
+                ServiceResult::new(name, "", ServiceOutcome::Failed)
+                    .because("the service does not exist"),
+            ),
         }
     }
-    let signal = deploy::interrupt_signal();
+    let signal = crate::interrupt::Interrupt::install();
     let mut view = View::for_output(&ctx.out);
     // Events from the last 10 minutes give context for a rollout already under way.
     let since = deploy::epoch_now() - 600.0;

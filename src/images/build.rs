@@ -9,10 +9,11 @@ use futures::{StreamExt, TryStreamExt};
 
 use crate::engine::{BuildSpec, Engine};
 use crate::error::{Error, Result};
-use crate::images::{self, Context, Target};
-use crate::manifest::Manifest;
+use crate::images::{self, BuildContext, RegistryTarget};
 use crate::output::Output;
-use crate::render::{self, Inputs};
+use crate::project::manifest::Manifest;
+use crate::project::render::{self, Inputs};
+use crate::settings::Settings;
 
 /// One built image, for the final table.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,7 +30,7 @@ pub struct Built {
 /// Builds `wanted` (all images when empty) of the project at `tag` for `target`'s registry.
 pub async fn build_images(
     manifest: &Manifest,
-    target: &Target,
+    target: &RegistryTarget,
     tag: &str,
     wanted: &[String],
     engine: &Engine,
@@ -86,7 +87,7 @@ pub async fn build_images(
 /// rendered build args and labels.
 async fn prepare(
     manifest: &Manifest,
-    target: &Target,
+    target: &RegistryTarget,
     tag: &str,
     name: &str,
     work: &Path,
@@ -109,7 +110,7 @@ async fn prepare(
     };
     let mut labels: Vec<(String, String)> = Vec::new();
     let context_dir = match images::parse_context(manifest, &context_text) {
-        Context::Folder(dir) => {
+        BuildContext::Folder(dir) => {
             if !dir.is_dir() {
                 let message = format!(
                     "image `{name}`: build context {} is not a folder",
@@ -126,7 +127,7 @@ async fn prepare(
             }
             dir
         }
-        Context::Git {
+        BuildContext::Git {
             url,
             reference,
             subdir,
@@ -330,4 +331,106 @@ pub async fn compose_build(
 /// Where a compose file's relative paths start (for messages).
 pub fn compose_dir(file: &Path) -> PathBuf {
     file.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// What to build: `wharf build`'s flags, and the pipeline's build stage.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Images to build (all when empty); with a compose build file, its services.
+    pub images: Vec<String>,
+    /// Image tag (default: the git short SHA).
+    pub tag: Option<String>,
+    /// Container engine (default: the project's, else docker when it answers, else podman).
+    pub engine: Option<String>,
+}
+
+/// What a build made.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildReport {
+    pub tag: String,
+    pub images: Vec<Built>,
+}
+
+impl BuildReport {
+    /// The table of image, tag, digest, size and duration (or the JSON document).
+    pub fn print(&self, out: &Output) {
+        if out.is_json() {
+            out.json(&serde_json::json!({ "tag": self.tag, "images": self.images }));
+            return;
+        }
+        let rows: Vec<Vec<String>> = self
+            .images
+            .iter()
+            .map(|b| {
+                vec![
+                    b.image.clone(),
+                    b.tag.clone(),
+                    images::short_digest(&b.digest),
+                    images::human_size(b.size),
+                    format!("{:.1}s", b.seconds),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            images::table(&["IMAGE", "TAG", "DIGEST", "SIZE", "DURATION"], &rows)
+        );
+    }
+}
+
+/// Builds the project's images (or its compose build file with `APP_TAG`) for `ctx`'s
+/// environment (its registry names the images).
+pub async fn build(ctx: &Settings, args: &BuildOptions) -> Result<BuildReport> {
+    let manifest = Manifest::load(&ctx.file)?;
+    let tag = images::resolve_tag(&manifest, args.tag.as_deref())?;
+    let compose = images::compose_file(&manifest)?;
+    let env = match &compose {
+        Some(_) => None,
+        None => Some(
+            images::choose_env(&manifest, ctx.env.as_deref())?.ok_or_else(|| {
+                Error::usage(format!(
+                    "{} has no [images] and no compose build file ({}) to build",
+                    manifest.path.display(),
+                    images::SEED_COMPOSE_FILE
+                ))
+            })?,
+        ),
+    };
+    if compose.is_none() && manifest.doc.images.is_empty() {
+        return Err(Error::usage(format!(
+            "{} has no [images] and no compose build file ({}) to build",
+            manifest.path.display(),
+            images::SEED_COMPOSE_FILE
+        )));
+    }
+    // Project mistakes come before looking for an engine.
+    if compose.is_none() {
+        images::build_waves(&manifest, &args.images)?;
+    }
+    let engine =
+        Engine::detect_for_build(images::preferred_engine(&manifest, args.engine.as_deref())?)
+            .await?;
+    ctx.out.verbose(format!(
+        "engine: {}{}",
+        engine.program(),
+        if engine.buildx { " (buildx)" } else { "" }
+    ));
+    let built = match (&compose, env) {
+        (Some(file), _) => compose_build(&engine, file, &tag, &args.images, &ctx.out).await?,
+        (None, Some(env)) => {
+            let target = RegistryTarget::for_env(ctx, &manifest, &env).await?;
+            build_images(
+                &manifest,
+                &target,
+                &tag,
+                &args.images,
+                &engine,
+                images::parallelism(&manifest),
+                &ctx.out,
+            )
+            .await?
+        }
+        (None, None) => unreachable!("an environment was chosen above"),
+    };
+    Ok(BuildReport { tag, images: built })
 }

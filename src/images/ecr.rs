@@ -4,7 +4,7 @@
 use aws_sdk_ecr::types::{ImageIdentifier, ImageScanningConfiguration, ImageTagMutability};
 
 use crate::error::{Error, Result};
-use crate::images::registry::MANIFEST_TYPES;
+use crate::images::registry::{Registry, MANIFEST_TYPES};
 
 /// ECR for one environment's account and region.
 #[derive(Clone, Debug)]
@@ -24,6 +24,21 @@ pub struct Login {
     /// When the token expires (seconds since the epoch), when ECR says.
     #[serde(default)]
     pub expires_at: Option<i64>,
+}
+
+impl Login {
+    /// A registry client for `host` with this login (through the login's endpoint when it is
+    /// that host's: the test bed's registry answers on plain HTTP).
+    pub fn registry(&self, host: &str) -> Registry {
+        let endpoint_host = self
+            .endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or("")
+            .trim_end_matches('/');
+        let endpoint = (endpoint_host == host).then_some(self.endpoint.as_str());
+        Registry::new(host, endpoint, &self.username, &self.password)
+    }
 }
 
 /// Registry logins kept between runs, as the ECR credential helper keeps its tokens
@@ -53,7 +68,7 @@ impl LoginCache {
             })?;
         use sha2::Digest;
         let key = sha2::Sha256::digest(format!("{host}\n{}", profile.unwrap_or("")).as_bytes());
-        let name = crate::hex(&key[..12]);
+        let name = crate::text::hex(&key[..12]);
         Some(LoginCache {
             path: base
                 .join("wharf")

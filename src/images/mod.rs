@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 /// Where the compose build file of a seed project lives when wharf.toml does not say.
 pub const SEED_COMPOSE_FILE: &str = "build/docker-compose.build.yml";
@@ -65,7 +66,7 @@ impl ImageRef {
 
 /// The registry an environment pushes to.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct RegistryTarget {
     pub env: String,
     /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com`, or the environment's `registry`.
     pub registry: String,
@@ -73,7 +74,7 @@ pub struct Target {
     pub region: Option<String>,
 }
 
-impl Target {
+impl RegistryTarget {
     /// The registry of `env` from what is known; `account` comes from STS when wharf.toml does
     /// not name it and the registry is not set.
     pub fn new(
@@ -81,7 +82,7 @@ impl Target {
         env: &str,
         account: Option<String>,
         region: Option<String>,
-    ) -> Result<Target> {
+    ) -> Result<RegistryTarget> {
         let environment = manifest.environment(env)?;
         let account = environment
             .account
@@ -101,7 +102,7 @@ impl Target {
                 format!("{a}.dkr.ecr.{r}.amazonaws.com")
             }
         };
-        Ok(Target {
+        Ok(RegistryTarget {
             env: env.to_string(),
             registry,
             account,
@@ -115,15 +116,37 @@ impl Target {
     }
 }
 
+impl RegistryTarget {
+    /// The registry of `env`; asks STS for the account only when wharf.toml does not give one.
+    pub async fn for_env(ctx: &Settings, manifest: &Manifest, env: &str) -> Result<RegistryTarget> {
+        let environment = manifest.environment(env)?;
+        let region = ctx
+            .region
+            .clone()
+            .or_else(|| environment.region.as_ref().map(|r| r.get_ref().clone()));
+        if environment.registry.is_some() || (environment.account.is_some() && region.is_some()) {
+            return RegistryTarget::new(manifest, env, None, region);
+        }
+        let clients = crate::aws::Clients::connect(&environment.aws(ctx)).await?;
+        let account = clients.account().await?;
+        RegistryTarget::new(manifest, env, Some(account), Some(clients.region.clone()))
+    }
+}
+
 /// Whether `host` takes an ECR login: `target`'s registry (the environment's, which may be the
 /// test bed's), or any ECR registry.
-pub fn takes_ecr_login(target: Option<&Target>, host: &str) -> bool {
+pub fn takes_ecr_login(target: Option<&RegistryTarget>, host: &str) -> bool {
     target.is_some_and(|t| t.is_own(host)) || host.contains(".dkr.ecr.")
 }
 
 /// The reference of image `name` of the project at `tag` in `target`'s registry. A repository
 /// given as a full URI keeps its host.
-pub fn image_ref(manifest: &Manifest, name: &str, target: &Target, tag: &str) -> Result<ImageRef> {
+pub fn image_ref(
+    manifest: &Manifest,
+    name: &str,
+    target: &RegistryTarget,
+    tag: &str,
+) -> Result<ImageRef> {
     let image = manifest
         .doc
         .images
@@ -155,7 +178,7 @@ pub fn unknown_image(manifest: &Manifest, name: &str) -> Error {
             known.join(", ")
         }
     ));
-    match crate::manifest::did_you_mean(name, known.iter().copied()) {
+    match crate::text::did_you_mean(name, known.iter().copied()) {
         Some(s) => e.with_hint(format!("did you mean `{s}`?")),
         None => e,
     }
@@ -239,7 +262,7 @@ pub fn resolve_tag(manifest: &Manifest, flag: Option<&str>) -> Result<String> {
 
 /// A build context: a folder, or a git repository at a ref, with a subfolder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Context {
+pub enum BuildContext {
     Folder(PathBuf),
     Git {
         url: String,
@@ -249,7 +272,7 @@ pub enum Context {
 }
 
 /// Parses a rendered `context` (`URL#REF:SUBDIR` for git, as docker writes it).
-pub fn parse_context(manifest: &Manifest, context: &str) -> Context {
+pub fn parse_context(manifest: &Manifest, context: &str) -> BuildContext {
     let is_git = ["https://", "http://", "git@", "git://", "ssh://", "file://"]
         .iter()
         .any(|p| context.starts_with(p))
@@ -258,7 +281,7 @@ pub fn parse_context(manifest: &Manifest, context: &str) -> Context {
             .next()
             .is_some_and(|u| u.ends_with(".git"));
     if !is_git {
-        return Context::Folder(manifest.resolve_path(context));
+        return BuildContext::Folder(manifest.resolve_path(context));
     }
     let (url, fragment) = context.split_once('#').unwrap_or((context, ""));
     let (reference, subdir) = fragment.split_once(':').unwrap_or((fragment, ""));
@@ -268,7 +291,7 @@ pub fn parse_context(manifest: &Manifest, context: &str) -> Context {
         // A relative path to a local repository, relative to the project folder.
         manifest.resolve_path(url).display().to_string()
     };
-    Context::Git {
+    BuildContext::Git {
         url,
         reference: if reference.is_empty() {
             "HEAD".into()
@@ -317,10 +340,9 @@ pub fn build_waves(manifest: &Manifest, wanted: &[String]) -> Result<Vec<Vec<Str
                 let mut message = format!(
                     "build arg of image `{name}` uses image('{dep}'), which is not in [images]"
                 );
-                if let Some(s) = crate::manifest::did_you_mean(
-                    &dep,
-                    manifest.doc.images.keys().map(String::as_str),
-                ) {
+                if let Some(s) =
+                    crate::text::did_you_mean(&dep, manifest.doc.images.keys().map(String::as_str))
+                {
                     message.push_str(&format!("; did you mean '{s}'?"));
                 }
                 return Err(manifest.error_at(span, &message));
@@ -574,7 +596,7 @@ mod tests {
     #[test]
     fn references_use_the_environment_registry_unless_the_uri_is_full() {
         let m = manifest(IMAGES);
-        let t = Target::new(&m, "dev", None, None).unwrap();
+        let t = RegistryTarget::new(&m, "dev", None, None).unwrap();
         assert_eq!(
             image_ref(&m, "app", &t, "1.0.1").unwrap().to_string(),
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop/app:1.0.1"
@@ -598,7 +620,7 @@ mod tests {
         let m = manifest("app = \"a\"\n");
         assert_eq!(
             parse_context(&m, "https://github.com/org/repo.git#1.0.1:app"),
-            Context::Git {
+            BuildContext::Git {
                 url: "https://github.com/org/repo.git".into(),
                 reference: "1.0.1".into(),
                 subdir: Some("app".into())
@@ -606,7 +628,7 @@ mod tests {
         );
         assert_eq!(
             parse_context(&m, "/srv/repo.git"),
-            Context::Git {
+            BuildContext::Git {
                 url: "/srv/repo.git".into(),
                 reference: "HEAD".into(),
                 subdir: None
@@ -614,7 +636,7 @@ mod tests {
         );
         assert_eq!(
             parse_context(&m, "build/app"),
-            Context::Folder("build/app".into())
+            BuildContext::Folder("build/app".into())
         );
     }
 

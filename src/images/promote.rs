@@ -6,13 +6,14 @@
 use crate::error::{Error, Result};
 use crate::images::ecr::{Ecr, PutOutcome};
 use crate::images::registry::{self, Registry};
-use crate::images::{self, ImageRef, Target};
-use crate::manifest::Manifest;
+use crate::images::{self, ImageRef, RegistryTarget};
 use crate::output::Output;
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 /// One environment's side of a promotion.
 pub struct Side<'a> {
-    pub target: &'a Target,
+    pub target: &'a RegistryTarget,
     pub ecr: &'a Ecr,
 }
 
@@ -78,7 +79,7 @@ pub async fn promote(
 }
 
 async fn registry_for(ecr: &Ecr, host: &str) -> Result<Registry> {
-    Ok(Registry::with_login(host, &ecr.login().await?))
+    Ok(ecr.login().await?.registry(host))
 }
 
 async fn same_registry(
@@ -207,4 +208,80 @@ async fn across_registries(
 fn missing(name: &str, src: &ImageRef) -> Error {
     Error::failed(format!("{name}: {src} does not exist"))
         .with_hint("push it first: wharf push --env <from> --tag <tag>")
+}
+
+/// What to promote: `wharf promote`'s flags, and the pipeline's promote stage.
+#[derive(Debug, Clone, Default)]
+pub struct PromoteOptions {
+    /// Images to promote (all when empty).
+    pub images: Vec<String>,
+    /// The tag of the image in the source environment.
+    pub tag: String,
+    /// The environment whose registry holds the image.
+    pub from: String,
+    /// The environment that gets the image.
+    pub to: String,
+    /// The tag in the target environment (default: the same tag).
+    pub to_tag: Option<String>,
+}
+
+/// Gives images already in `from`'s registry the tag `to` deploys, without rebuilding.
+pub async fn run(ctx: &Settings, args: &PromoteOptions) -> Result<Vec<Promoted>> {
+    let manifest = Manifest::load(&ctx.file)?;
+    images::check_tag(&args.tag)?;
+    let to_tag = args.to_tag.clone().unwrap_or_else(|| args.tag.clone());
+    images::check_tag(&to_tag)?;
+    for name in &args.images {
+        if !manifest.doc.images.contains_key(name) {
+            return Err(images::unknown_image(&manifest, name));
+        }
+    }
+    let from_env = manifest.environment(&args.from)?;
+    let to_env = manifest.environment(&args.to)?;
+    let from_clients = crate::aws::Clients::connect(&from_env.aws(ctx)).await?;
+    let to_clients = crate::aws::Clients::connect(&to_env.aws(ctx)).await?;
+    let from_target = RegistryTarget::for_env(ctx, &manifest, &args.from).await?;
+    let to_target = RegistryTarget::for_env(ctx, &manifest, &args.to).await?;
+    let from_ecr = Ecr::new(&from_clients.config, from_target.account.clone());
+    let to_ecr = Ecr::new(&to_clients.config, to_target.account.clone());
+    let promoted = promote(
+        &manifest,
+        Side {
+            target: &from_target,
+            ecr: &from_ecr,
+        },
+        Side {
+            target: &to_target,
+            ecr: &to_ecr,
+        },
+        &args.tag,
+        &to_tag,
+        &args.images,
+        &ctx.out,
+    )
+    .await?;
+    Ok(promoted)
+}
+
+/// The table of image, target, digest and result (or the JSON document).
+pub fn print(out: &Output, promoted: &[Promoted]) {
+    if out.is_json() {
+        out.json(&serde_json::json!({ "images": promoted }));
+    } else {
+        let rows: Vec<Vec<String>> = promoted
+            .iter()
+            .map(|p| {
+                vec![
+                    p.image.clone(),
+                    p.to.clone(),
+                    images::short_digest(&p.digest),
+                    p.outcome.clone(),
+                ]
+            })
+            .collect();
+        println!(
+            "{}",
+            images::table(&["IMAGE", "TARGET", "DIGEST", "RESULT"], &rows)
+        );
+    }
 }

@@ -12,7 +12,10 @@ use crate::error::{Error, Result};
 use crate::images::ecr::{Ecr, LoginCache};
 use crate::images::registry::Registry;
 use crate::images::ImageRef;
+use crate::images::{self, RegistryTarget};
 use crate::output::Output;
+use crate::project::manifest::Manifest;
+use crate::settings::Settings;
 
 /// One image to push.
 #[derive(Debug, Clone)]
@@ -41,7 +44,7 @@ pub struct Pushed {
 /// How many times a push that failed for a transient reason is tried.
 const ATTEMPTS: u32 = 3;
 
-pub struct PushOptions<'a> {
+pub struct PushWith<'a> {
     pub engine: &'a Engine,
     pub ecr: Option<&'a Ecr>,
     pub create_repositories: bool,
@@ -67,7 +70,7 @@ pub async fn all_held(
         return None;
     }
     let login = cache.load()?;
-    let registry = Registry::with_login(host, &login);
+    let registry = login.registry(host);
     let registry = &registry;
     let checks = futures::future::join_all(items.iter().map(|item| async move {
         // The registry is asked while the engine is: the answers meet here.
@@ -171,8 +174,8 @@ fn skipped(item: &PushItem, digest: String, size: u64, out: &Output) -> Pushed {
     }
 }
 
-pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<Vec<Pushed>> {
-    let PushOptions {
+pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec<Pushed>> {
+    let PushWith {
         engine,
         ecr,
         create_repositories,
@@ -254,7 +257,7 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
             if registries.contains_key(host) {
                 continue;
             }
-            registries.insert(host.clone(), Registry::with_login(host, login));
+            registries.insert(host.clone(), login.registry(host));
         }
     }
 
@@ -373,4 +376,169 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushOptions<'_>) -> Result<
     results.extend(pushed);
     results.sort_by(|a, b| a.image.cmp(&b.image));
     Ok(results)
+}
+
+/// What to push: `wharf push`'s flags, and the pipeline's push stage.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// Images to push (all when empty); with a compose build file, its services.
+    pub images: Vec<String>,
+    /// Image tag (default: the git short SHA).
+    pub tag: Option<String>,
+    /// Create missing ECR repositories.
+    pub create_repositories: bool,
+    /// Container engine (default: the project's, else docker when it answers, else podman).
+    pub engine: Option<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PushReport {
+    pub tag: String,
+    pub images: Vec<Pushed>,
+}
+
+impl PushReport {
+    /// The final table (or JSON document) of a push.
+    pub fn print(&self, out: &Output) {
+        if out.is_json() {
+            out.json(&serde_json::json!({ "tag": self.tag, "images": self.images }));
+        } else {
+            let rows: Vec<Vec<String>> = self
+                .images
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.image.clone(),
+                        p.tag.clone(),
+                        images::short_digest(&p.digest),
+                        images::human_size(p.size),
+                        format!("{:.1}s", p.seconds),
+                        p.outcome.clone(),
+                    ]
+                })
+                .collect();
+            println!(
+                "{}",
+                images::table(
+                    &["IMAGE", "TAG", "DIGEST", "SIZE", "DURATION", "RESULT"],
+                    &rows
+                )
+            );
+        }
+    }
+}
+
+/// Pushes built images to the environment's registry (ECR login, repositories created on
+/// request), skipping what the registry already holds; with a cached login and nothing new,
+/// without asking AWS anything.
+pub async fn push(ctx: &Settings, args: &PushOptions) -> Result<PushReport> {
+    let manifest = Manifest::load(&ctx.file)?;
+    let tag = images::resolve_tag(&manifest, args.tag.as_deref())?;
+    let compose = images::compose_file(&manifest)?;
+    if compose.is_none() {
+        images::build_waves(&manifest, &args.images)?;
+        if manifest.doc.images.is_empty() {
+            return Err(Error::usage(format!(
+                "{} has no [images] and no compose build file ({}) to push",
+                manifest.path.display(),
+                images::SEED_COMPOSE_FILE
+            )));
+        }
+    }
+    let env = images::choose_env(&manifest, ctx.env.as_deref())?;
+    let engine =
+        Engine::detect(images::preferred_engine(&manifest, args.engine.as_deref())?).await?;
+    let target = match &env {
+        Some(env) => Some(RegistryTarget::for_env(ctx, &manifest, env).await?),
+        None => None,
+    };
+    let mut items = Vec::new();
+    match &compose {
+        Some(file) => {
+            for (service, reference) in images::build::compose_images(&engine, file, &tag).await? {
+                if !args.images.is_empty() && !args.images.contains(&service) {
+                    continue;
+                }
+                let r = ImageRef::parse(&reference).ok_or_else(|| {
+                    Error::usage(format!(
+                        "service `{service}` of {} names image `{reference}`, which has no registry host to push to",
+                        file.display()
+                    ))
+                })?;
+                let ecr = images::takes_ecr_login(target.as_ref(), &r.host);
+                items.push(PushItem {
+                    image: service,
+                    reference: r,
+                    ecr,
+                    immutable_tags: false,
+                });
+            }
+        }
+        None => {
+            let target = target
+                .as_ref()
+                .expect("[images] projects have an environment");
+            let names: Vec<String> = if args.images.is_empty() {
+                manifest.doc.images.keys().cloned().collect()
+            } else {
+                args.images.clone()
+            };
+            for name in names {
+                let r = images::image_ref(&manifest, &name, target, &tag)?;
+                items.push(PushItem {
+                    ecr: images::takes_ecr_login(Some(target), &r.host),
+                    immutable_tags: manifest.doc.images[&name].immutable_tags,
+                    image: name,
+                    reference: r,
+                });
+            }
+        }
+    }
+    // Unchanged images with a cached ECR login: done without asking AWS anything.
+    let login_cache = match (&env, &target) {
+        (Some(env), Some(target)) => {
+            let profile = manifest
+                .environment(env)?
+                .aws(ctx)
+                .profile
+                .or_else(|| std::env::var("AWS_PROFILE").ok());
+            LoginCache::for_registry(&target.registry, profile.as_deref())
+        }
+        _ => None,
+    };
+    if let Some(cache) = &login_cache {
+        if let Some(pushed) = all_held(&items, &engine, cache, &ctx.out).await {
+            return Ok(PushReport {
+                tag,
+                images: pushed,
+            });
+        }
+    }
+    let clients = match &env {
+        Some(env) => {
+            let environment = manifest.environment(env)?;
+            Some(crate::aws::Clients::connect(&environment.aws(ctx)).await?)
+        }
+        None => None,
+    };
+    let ecr = clients
+        .as_ref()
+        .map(|c| Ecr::new(&c.config, target.as_ref().and_then(|t| t.account.clone())));
+    let pushed = push_images(
+        items,
+        PushWith {
+            engine: &engine,
+            ecr: ecr.as_ref(),
+            create_repositories: args.create_repositories,
+            parallel: images::parallelism(&manifest),
+            out: &ctx.out,
+            login_cache: login_cache.as_ref(),
+        },
+    )
+    .await?;
+    Ok(PushReport {
+        tag,
+        images: pushed,
+    })
 }

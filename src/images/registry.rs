@@ -9,6 +9,7 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::engine::is_loopback;
 use crate::error::{Error, Result};
 
 /// Media types wharf asks for, so the registry never converts to the old schema 1.
@@ -40,7 +41,7 @@ impl std::fmt::Debug for Registry {
 
 /// A manifest as the registry holds it.
 #[derive(Debug, Clone)]
-pub struct Manifest {
+pub struct ImageManifest {
     pub media_type: String,
     pub digest: String,
     pub body: Vec<u8>,
@@ -70,19 +71,6 @@ impl Registry {
                 .build()
                 .unwrap_or_default(),
         }
-    }
-
-    /// The client for `host` with an ECR login (through the login's endpoint when it is that
-    /// host's: the test bed's registry answers on plain HTTP).
-    pub fn with_login(host: &str, login: &crate::images::ecr::Login) -> Registry {
-        let endpoint_host = login
-            .endpoint
-            .split("://")
-            .nth(1)
-            .unwrap_or("")
-            .trim_end_matches('/');
-        let endpoint = (endpoint_host == host).then_some(login.endpoint.as_str());
-        Registry::new(host, endpoint, &login.username, &login.password)
     }
 
     fn url(&self, repository: &str, kind: &str, reference: &str) -> String {
@@ -125,7 +113,11 @@ impl Registry {
     }
 
     /// The manifest `repository:reference`, with its digest checked against its bytes.
-    pub async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
+    pub async fn manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<ImageManifest>> {
         let url = self.url(repository, "manifests", reference);
         let resp = self
             .request(reqwest::Method::GET, &url)
@@ -155,7 +147,7 @@ impl Registry {
             .await
             .map_err(|e| self.unreachable(e))?
             .to_vec();
-        Ok(Some(Manifest {
+        Ok(Some(ImageManifest {
             media_type,
             digest: sha256_digest(&body),
             body,
@@ -297,7 +289,7 @@ impl Registry {
         &self,
         repository: &str,
         tag: &str,
-        manifest: &Manifest,
+        manifest: &ImageManifest,
     ) -> Result<String> {
         let resp = self
             .request(
@@ -393,7 +385,7 @@ async fn copy_contents(
     from_repo: &str,
     to: &Registry,
     to_repo: &str,
-    manifest: &Manifest,
+    manifest: &ImageManifest,
     report: &mut CopyReport,
 ) -> Result<()> {
     let doc: serde_json::Value = serde_json::from_slice(&manifest.body)
@@ -451,17 +443,7 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 /// `sha256:<hex>` of a finished SHA-256.
 fn hex_digest(hash: &[u8]) -> String {
-    format!("sha256:{}", crate::hex(hash))
-}
-
-/// Whether a registry host (with or without port) is this machine: such registries are spoken
-/// to in plain HTTP, as docker does.
-pub fn is_loopback(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host),
-    };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
+    format!("sha256:{}", crate::text::hex(hash))
 }
 
 #[cfg(test)]

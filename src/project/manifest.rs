@@ -1,0 +1,1089 @@
+//! The project file, `wharf.toml`: its types, loading, and the checks that need no network.
+//!
+//! Every value the user can get wrong keeps its location (`toml::Spanned`) so that errors point at
+//! the file, line and column. Templated values (strings containing `{{ }}`) are kept as written
+//! and rendered later by [`crate::project::render`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Error, Result};
+use crate::settings::{AwsTarget, Settings};
+use crate::text::did_you_mean;
+
+/// The default file name, looked up in the current directory (or given with `--file`).
+pub const FILE_NAME: &str = "wharf.toml";
+
+/// A loaded, checked project file.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Path of `wharf.toml` as given by the user.
+    pub path: PathBuf,
+    /// The folder holding `wharf.toml`; relative paths in the file are relative to it.
+    pub root: PathBuf,
+    /// The file's text, for error snippets.
+    pub source: String,
+    pub doc: ProjectFile,
+}
+
+/// The file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFile {
+    pub app: Spanned<String>,
+    #[serde(default)]
+    pub images: BTreeMap<String, Image>,
+    /// `[build]`: how images are built and pushed (docs/images.md).
+    pub build: Option<Build>,
+    pub terraform: Option<Terraform>,
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+    #[serde(default)]
+    pub services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub jobs: BTreeMap<String, Job>,
+    /// Values visible to every template as `vars.NAME`.
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// `wharf ci`: which branch or tag does what (see docs/ci.md).
+    pub ci: Option<Ci>,
+}
+
+/// `[ci]`: rules that map a branch or tag to an environment and an action.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ci {
+    /// Image tag in CI (template over `commit`, `short_commit`, `branch`, `git_tag`);
+    /// default `{{ short_commit }}`, so a tag pushed later finds the image its commit built.
+    pub image_tag: Option<Spanned<String>>,
+    #[serde(default)]
+    pub rules: Vec<CiRule>,
+}
+
+/// One `[[ci.rules]]` entry: the first rule whose pattern matches decides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiRule {
+    /// Branch pattern (`*` and `?` wildcards).
+    pub branch: Option<Spanned<String>>,
+    /// Git tag pattern (`*` and `?` wildcards).
+    pub tag: Option<Spanned<String>>,
+    /// Environment the action acts on (not needed for `build`).
+    pub env: Option<Spanned<String>>,
+    /// build | deploy | all | promote | apply
+    pub action: Spanned<String>,
+    /// For `promote`: the environment whose image is promoted.
+    pub from: Option<Spanned<String>>,
+}
+
+/// A smoke test run after a deploy by `wharf ci` and `wharf all`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Smoke {
+    /// URL template (for example `http://{{ tf.lb_dns_name }}/health`).
+    pub url: Spanned<String>,
+    /// Expected HTTP status; default 200.
+    pub status: Option<u16>,
+    /// Text the body must contain.
+    pub body: Option<String>,
+    /// How long to keep trying (e.g. "30s", "2m"); default 60s.
+    pub timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub context: Option<Spanned<String>>,
+    pub dockerfile: Option<Spanned<String>>,
+    /// ECR repository name (`engine/app`) or a full image URI.
+    pub repository: Spanned<String>,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub args: BTreeMap<String, Spanned<String>>,
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Create the ECR repository with immutable tags (`wharf push --create-repositories`).
+    #[serde(default)]
+    pub immutable_tags: bool,
+}
+
+/// `[build]`: settings for `wharf build` and `wharf push`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// A compose build file whose images use `${APP_TAG}` (the seed layout). When unset and the
+    /// project has no `[images]`, `build/docker-compose.build.yml` is used if it exists.
+    pub compose_file: Option<Spanned<String>>,
+    /// `docker` or `podman`; by default docker when a Docker engine answers, else podman.
+    pub engine: Option<Spanned<String>>,
+    /// How many images build or push at once (default 4).
+    pub parallel: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Terraform {
+    pub dir: Spanned<String>,
+    pub var_file: Option<Spanned<String>>,
+    pub tag_var: Option<String>,
+    /// Where outputs are read from when no `terraform` binary is on PATH: `s3://bucket/key`
+    /// (the S3 backend's bucket and key) or a local state file; default the local backend's file.
+    pub state: Option<Spanned<String>>,
+    /// The S3 backend's `workspace_key_prefix` (default `env:`).
+    pub workspace_key_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    pub region: Option<Spanned<String>>,
+    pub profile: Option<String>,
+    /// Guard: refuse to act when the caller's account differs.
+    pub account: Option<Spanned<String>>,
+    /// Cluster name or ARN (template).
+    pub cluster: Option<Spanned<String>>,
+    /// AWS endpoint override (the local test bed).
+    pub endpoint_url: Option<Spanned<String>>,
+    /// Image registry host; defaults to `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
+    pub registry: Option<Spanned<String>>,
+    /// Ask (or require `--yes`) before changing anything.
+    #[serde(default)]
+    pub confirm: bool,
+    /// Default network settings for services and jobs of this environment.
+    pub network: Option<Network>,
+    /// Values visible to templates as `vars.NAME` (override the project's).
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// Per-service overrides in this environment.
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceOverride>,
+    /// Per-job overrides in this environment.
+    #[serde(default)]
+    pub jobs: BTreeMap<String, ServiceOverride>,
+}
+
+impl Environment {
+    /// Where this environment's AWS calls go under `settings` (flags win).
+    pub fn aws(&self, settings: &Settings) -> AwsTarget {
+        settings.aws(
+            self.profile.as_deref(),
+            self.region.as_ref().map(|r| r.get_ref().as_str()),
+            self.endpoint_url.as_ref().map(|e| e.get_ref().as_str()),
+        )
+    }
+
+    /// The account the environment's `account` guard names, if any.
+    pub fn account_guard(&self) -> Option<&str> {
+        self.account.as_ref().map(|a| a.get_ref().as_str())
+    }
+}
+
+/// Settings an environment may change for one service or job.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceOverride {
+    pub desired_count: Option<Spanned<u32>>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub memory: Option<Spanned<String>>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub subnets: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub security_groups: Vec<Spanned<String>>,
+    pub assign_public_ip: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Path of the task definition template, relative to the project folder.
+    pub task_definition: Spanned<String>,
+    /// ECS service name (template); defaults to the key in `[services.*]`.
+    pub name: Option<Spanned<String>>,
+    pub desired_count: Option<Spanned<u32>>,
+    /// Overrides the task definition's task-level cpu / memory.
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub memory: Option<Spanned<String>>,
+    /// FARGATE or EC2 (ignored when capacity providers are given).
+    pub launch_type: Option<Spanned<String>>,
+    #[serde(default)]
+    pub capacity_providers: Vec<CapacityProvider>,
+    pub platform_version: Option<String>,
+    pub network: Option<Network>,
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+    #[serde(default)]
+    pub service_registries: Vec<ServiceRegistry>,
+    pub deployment: Option<Deployment>,
+    pub health_check_grace_period: Option<u32>,
+    #[serde(default)]
+    pub enable_execute_command: bool,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Services that must finish rolling out before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+    /// Smoke test after a deploy (`wharf ci`, `wharf all`).
+    pub smoke: Option<Smoke>,
+    /// Config files synced to S3 on deploy (docs/operate.md).
+    pub config: Option<ConfigFiles>,
+}
+
+/// `[services.NAME.config]`: a folder of config files that deploy keeps in S3 under
+/// `s3://BUCKET/<app>/<env>/<service>/`, with their hash as `WHARF_CONFIG_HASH` in every
+/// container, so a change of files alone rolls the service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFiles {
+    /// The folder, relative to the project folder.
+    pub dir: Spanned<String>,
+    /// Bucket name (template, for example `{{ tf.config_bucket }}`).
+    pub bucket: Spanned<String>,
+    /// Key prefix (template); default `<app>/<env>/<service>`.
+    pub prefix: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityProvider {
+    pub provider: String,
+    pub weight: Option<u32>,
+    pub base: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// Template (for example `{{ tf.web_target_group_arn }}`).
+    pub target_group_arn: Spanned<String>,
+    pub container_name: String,
+    pub container_port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRegistry {
+    pub registry_arn: Spanned<String>,
+    pub container_name: Option<String>,
+    pub container_port: Option<u16>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub maximum_percent: Option<u32>,
+    pub minimum_healthy_percent: Option<u32>,
+    /// The ECS deployment circuit breaker; on unless turned off.
+    pub circuit_breaker: Option<bool>,
+    /// Roll back automatically when the circuit breaker trips; on unless turned off.
+    pub rollback: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Job {
+    pub task_definition: Spanned<String>,
+    /// Command override for the essential container.
+    pub command: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub cpu: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub memory: Option<Spanned<String>>,
+    pub launch_type: Option<Spanned<String>>,
+    pub platform_version: Option<String>,
+    pub network: Option<Network>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, toml::Value>,
+}
+
+/// The ways a task can be launched (`launch_type`).
+pub const LAUNCH_TYPES: &[&str] = &["FARGATE", "EC2", "EXTERNAL"];
+
+/// A service or a job: the things that have a task definition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    Service,
+    Job,
+}
+
+impl UnitKind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            UnitKind::Service => "service",
+            UnitKind::Job => "job",
+        }
+    }
+}
+
+/// Settings of one service or job in one environment, after the environment's overrides.
+#[derive(Debug, Clone)]
+pub struct Effective<'a> {
+    pub kind: UnitKind,
+    pub name: &'a str,
+    pub task_definition: &'a Spanned<String>,
+    /// Environment override, else the service's own value.
+    pub desired_count: Option<u32>,
+    pub cpu: Option<&'a Spanned<String>>,
+    pub memory: Option<&'a Spanned<String>>,
+    pub launch_type: Option<&'a str>,
+    /// The service's or job's own network, else the environment's.
+    pub network: Option<&'a Network>,
+    /// `vars` as templates see them: project < environment < service/job < environment override.
+    pub vars: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Manifest {
+    /// Reads and checks `path`, including that the task-definition files it names exist.
+    /// Errors carry file, line, column and a caret snippet; exit code 2.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!("cannot read project file {}: {e}", path.display())).with_hint(
+                "run wharf in the folder holding wharf.toml, pass --file, or create one with `wharf init`",
+            )
+        })?;
+        let manifest = Self::parse(path, source)?;
+        manifest.check_files()?;
+        Ok(manifest)
+    }
+
+    /// Parses `source` as the project file at `path` (which need not exist) and runs every check
+    /// that does not read other files.
+    pub fn parse(path: &Path, source: String) -> Result<Manifest> {
+        let doc: ProjectFile = toml::from_str(&source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let (message, hint) = explain_toml_error(e.message());
+            let error = Error::usage(crate::project::snippet::snippet(
+                path,
+                &source,
+                span,
+                &format!("error: {message}"),
+            ));
+            match hint {
+                Some(h) => error.with_hint(h),
+                None => error,
+            }
+        })?;
+        let root = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let manifest = Manifest {
+            path: path.to_path_buf(),
+            root,
+            source,
+            doc,
+        };
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    pub fn app(&self) -> &str {
+        self.doc.app.get_ref()
+    }
+
+    /// The environment `name`, or a usage error listing the ones that exist.
+    pub fn environment(&self, name: &str) -> Result<&Environment> {
+        self.doc.environments.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.doc.environments.keys().map(String::as_str).collect();
+            let error = Error::usage(format!(
+                "no environment `{name}` in {} (environments: {})",
+                self.path.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+            match did_you_mean(name, known.iter().copied()) {
+                Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+                // `-e NAME=VALUE` is docker's way to set a variable; in wharf `-e` is `--env`.
+                None if name.contains('=') => error.with_hint(format!(
+                    "`-e`/`--env` names the environment; to set a variable in the containers, use `--set-env {name}`"
+                )),
+                None => error,
+            }
+        })
+    }
+
+    /// An error located at `span` of this file.
+    pub fn error_at(&self, span: std::ops::Range<usize>, message: &str) -> Error {
+        Error::usage(crate::project::snippet::snippet(
+            &self.path,
+            &self.source,
+            span,
+            &format!("error: {message}"),
+        ))
+    }
+
+    /// Path of a file named in the project file (relative to the project folder).
+    pub fn resolve_path(&self, relative: &str) -> PathBuf {
+        let p = Path::new(relative);
+        if p.is_absolute() || self.root == Path::new(".") {
+            p.to_path_buf()
+        } else {
+            self.root.join(p)
+        }
+    }
+
+    /// Whether `name` is a service (or else a job) of this project.
+    pub fn unit_kind(&self, name: &str) -> Option<UnitKind> {
+        if self.doc.services.contains_key(name) {
+            Some(UnitKind::Service)
+        } else if self.doc.jobs.contains_key(name) {
+            Some(UnitKind::Job)
+        } else {
+            None
+        }
+    }
+
+    /// A usage error for a service or job name that does not exist, with a suggestion.
+    pub fn unknown_unit(&self, name: &str) -> Error {
+        let names = self
+            .doc
+            .services
+            .keys()
+            .chain(self.doc.jobs.keys())
+            .map(String::as_str);
+        let known: Vec<&str> = names.collect();
+        let error = Error::usage(format!(
+            "no service or job `{name}` in {} (known: {})",
+            self.path.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        ));
+        match did_you_mean(name, known.iter().copied()) {
+            Some(s) => error.with_hint(format!("did you mean `{s}`?")),
+            None => error,
+        }
+    }
+
+    /// The settings of service or job `name` in environment `env`, after overrides.
+    pub fn effective(&self, env: &str, kind: UnitKind, name: &str) -> Result<Effective<'_>> {
+        let environment = self.environment(env)?;
+        let mut vars = to_json_map(&self.doc.vars);
+        vars.extend(to_json_map(&environment.vars));
+        let effective = match kind {
+            UnitKind::Service => {
+                let (name, service) = self
+                    .doc
+                    .services
+                    .get_key_value(name)
+                    .ok_or_else(|| self.unknown_unit(name))?;
+                let over = environment.services.get(name.as_str());
+                vars.extend(to_json_map(&service.vars));
+                if let Some(o) = over {
+                    vars.extend(to_json_map(&o.vars));
+                }
+                Effective {
+                    kind,
+                    name,
+                    task_definition: &service.task_definition,
+                    desired_count: over
+                        .and_then(|o| o.desired_count.as_ref())
+                        .or(service.desired_count.as_ref())
+                        .map(|c| *c.get_ref()),
+                    cpu: over.and_then(|o| o.cpu.as_ref()).or(service.cpu.as_ref()),
+                    memory: over
+                        .and_then(|o| o.memory.as_ref())
+                        .or(service.memory.as_ref()),
+                    launch_type: service.launch_type.as_ref().map(|l| l.get_ref().as_str()),
+                    network: service.network.as_ref().or(environment.network.as_ref()),
+                    vars,
+                }
+            }
+            UnitKind::Job => {
+                let (name, job) = self
+                    .doc
+                    .jobs
+                    .get_key_value(name)
+                    .ok_or_else(|| self.unknown_unit(name))?;
+                let over = environment.jobs.get(name.as_str());
+                vars.extend(to_json_map(&job.vars));
+                if let Some(o) = over {
+                    vars.extend(to_json_map(&o.vars));
+                }
+                Effective {
+                    kind,
+                    name,
+                    task_definition: &job.task_definition,
+                    desired_count: None,
+                    cpu: over.and_then(|o| o.cpu.as_ref()).or(job.cpu.as_ref()),
+                    memory: over.and_then(|o| o.memory.as_ref()).or(job.memory.as_ref()),
+                    launch_type: job.launch_type.as_ref().map(|l| l.get_ref().as_str()),
+                    network: job.network.as_ref().or(environment.network.as_ref()),
+                    vars,
+                }
+            }
+        };
+        Ok(effective)
+    }
+
+    /// Services in an order where each comes after the services it `depends_on` (ties by name).
+    /// The project file was checked for cycles when loaded.
+    pub fn service_order(&self) -> Vec<&str> {
+        let mut done: Vec<&str> = Vec::new();
+        let mut pending: Vec<&str> = self.doc.services.keys().map(String::as_str).collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|name| {
+                let ready = self.doc.services[*name].depends_on.iter().all(|d| {
+                    done.contains(&d.get_ref().as_str())
+                        || !self.doc.services.contains_key(d.get_ref())
+                });
+                if ready {
+                    done.push(name);
+                }
+                !ready
+            });
+            if pending.len() == before {
+                // A cycle (rejected by `check`); keep going rather than loop forever.
+                done.append(&mut pending);
+            }
+        }
+        done
+    }
+
+    /// Checks that need nothing but the file itself. All problems are reported at once.
+    fn check(&self) -> Result<()> {
+        let mut errors: Vec<Error> = Vec::new();
+        let doc = &self.doc;
+        let app = doc.app.get_ref();
+        if app.is_empty() {
+            errors.push(self.error_at(
+                doc.app.span(),
+                "`app` is empty; it names the app in SSM paths, tags and locks",
+            ));
+        } else if let Some(problem) = name_problem(app, 64) {
+            errors.push(
+                self.error_at(doc.app.span(), &format!("`app` = \"{app}\" cannot be used in names: {problem}"))
+                    .with_hint("use letters, digits, `-` and `_`, starting with a letter or digit (for example \"my-app\")"),
+            );
+        }
+        for (kind, names) in [
+            ("environment", doc.environments.keys().collect::<Vec<_>>()),
+            ("service", doc.services.keys().collect()),
+            ("job", doc.jobs.keys().collect()),
+            ("image", doc.images.keys().collect()),
+        ] {
+            let table = format!("{kind}s");
+            for name in names {
+                if let Some(problem) = name_problem(name, 255) {
+                    let span = self.key_span(&[&table, name]).unwrap_or(0..0);
+                    errors.push(self.error_at(
+                        span,
+                        &format!("{kind} name `{name}` is not usable: {problem}"),
+                    ));
+                }
+            }
+        }
+        for name in doc.services.keys() {
+            if doc.jobs.contains_key(name) {
+                let span = self.key_span(&["jobs", name]).unwrap_or(0..0);
+                errors.push(self.error_at(
+                    span,
+                    &format!("`{name}` is both a service and a job; commands take either by name, so names must differ"),
+                ));
+            }
+        }
+        for (env_name, env) in &doc.environments {
+            if let Some(account) = &env.account {
+                let a = account.get_ref();
+                if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                    errors.push(self.error_at(
+                        account.span(),
+                        &format!("`account` = \"{a}\" is not an AWS account id (12 digits)"),
+                    ));
+                }
+            }
+            if let Some(region) = &env.region {
+                let r = region.get_ref();
+                let ok = !r.is_empty()
+                    && r.split('-').count() >= 3
+                    && r.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if !ok {
+                    errors.push(self.error_at(
+                        region.span(),
+                        &format!(
+                            "`region` = \"{r}\" is not an AWS region (for example \"us-east-1\")"
+                        ),
+                    ));
+                }
+            }
+            if let Some(url) = &env.endpoint_url {
+                let u = url.get_ref();
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    errors.push(self.error_at(
+                        url.span(),
+                        &format!("`endpoint_url` = \"{u}\" must start with http:// or https://"),
+                    ));
+                }
+            }
+            for (table, kind, known) in [
+                ("services", UnitKind::Service, &env.services),
+                ("jobs", UnitKind::Job, &env.jobs),
+            ] {
+                for over_name in known.keys() {
+                    let exists = match kind {
+                        UnitKind::Service => doc.services.contains_key(over_name),
+                        UnitKind::Job => doc.jobs.contains_key(over_name),
+                    };
+                    if exists {
+                        continue;
+                    }
+                    let span = self
+                        .key_span(&["environments", env_name, table, over_name])
+                        .unwrap_or(0..0);
+                    let candidates: Vec<&str> = match kind {
+                        UnitKind::Service => doc.services.keys().map(String::as_str).collect(),
+                        UnitKind::Job => doc.jobs.keys().map(String::as_str).collect(),
+                    };
+                    let mut message = format!(
+                        "environment `{env_name}` overrides {} `{over_name}`, which is not defined in [{table}]",
+                        kind.noun()
+                    );
+                    if let Some(s) = did_you_mean(over_name, candidates.iter().copied()) {
+                        message.push_str(&format!("; did you mean `{s}`?"));
+                    }
+                    errors.push(self.error_at(span, &message));
+                }
+            }
+        }
+        let launch_types = doc
+            .services
+            .values()
+            .filter_map(|s| s.launch_type.as_ref())
+            .chain(doc.jobs.values().filter_map(|j| j.launch_type.as_ref()));
+        for lt in launch_types {
+            if !LAUNCH_TYPES.contains(&lt.get_ref().as_str()) {
+                let mut message = format!(
+                    "`launch_type` = \"{}\" is not one of FARGATE, EC2, EXTERNAL",
+                    lt.get_ref()
+                );
+                if let Some(s) = did_you_mean(
+                    &lt.get_ref().to_ascii_uppercase(),
+                    LAUNCH_TYPES.iter().copied(),
+                ) {
+                    message.push_str(&format!("; did you mean \"{s}\"?"));
+                }
+                errors.push(self.error_at(lt.span(), &message));
+            }
+        }
+        for (name, service) in &doc.services {
+            for dep in &service.depends_on {
+                let d = dep.get_ref();
+                if d == name {
+                    errors.push(
+                        self.error_at(dep.span(), &format!("service `{name}` depends on itself")),
+                    );
+                } else if !doc.services.contains_key(d) {
+                    let mut message =
+                        format!("service `{name}` depends on `{d}`, which is not a service");
+                    if let Some(s) = did_you_mean(d, doc.services.keys().map(String::as_str)) {
+                        message.push_str(&format!("; did you mean `{s}`?"));
+                    }
+                    errors.push(self.error_at(dep.span(), &message));
+                }
+            }
+            if let Some(d) = &service.deployment {
+                if let (Some(max), Some(min)) = (d.maximum_percent, d.minimum_healthy_percent) {
+                    if max < min {
+                        let span = self.key_span(&["services", name]).unwrap_or(0..0);
+                        errors.push(self.error_at(
+                            span,
+                            &format!("service `{name}`: deployment.maximum_percent ({max}) is below minimum_healthy_percent ({min})"),
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(cycle) = self.dependency_cycle() {
+            let first = &doc.services[&cycle[0]];
+            let span = first
+                .depends_on
+                .iter()
+                .find(|d| d.get_ref() == &cycle[1])
+                .map(|d| d.span())
+                .unwrap_or(0..0);
+            errors.push(self.error_at(
+                span,
+                &format!(
+                    "services depend on each other in a cycle: {}",
+                    cycle.join(" -> ")
+                ),
+            ));
+        }
+        join_errors(errors)
+    }
+
+    /// A `depends_on` cycle as a list of names whose last equals its first, if there is one.
+    fn dependency_cycle(&self) -> Option<Vec<String>> {
+        fn visit<'a>(
+            m: &'a ProjectFile,
+            name: &'a str,
+            stack: &mut Vec<&'a str>,
+            done: &mut Vec<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(i) = stack.iter().position(|s| *s == name) {
+                let mut cycle: Vec<String> = stack[i..].iter().map(|s| s.to_string()).collect();
+                cycle.push(name.to_string());
+                return Some(cycle);
+            }
+            if done.contains(&name) {
+                return None;
+            }
+            stack.push(name);
+            if let Some(service) = m.services.get(name) {
+                for dep in &service.depends_on {
+                    if dep.get_ref() != name {
+                        if let Some(c) = visit(m, dep.get_ref(), stack, done) {
+                            return Some(c);
+                        }
+                    }
+                }
+            }
+            stack.pop();
+            done.push(name);
+            None
+        }
+        let mut done = Vec::new();
+        for name in self.doc.services.keys() {
+            if let Some(c) = visit(&self.doc, name, &mut Vec::new(), &mut done) {
+                return Some(c);
+            }
+        }
+        None
+    }
+
+    /// Checks that the task-definition files named in the project exist.
+    pub fn check_files(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        let paths = self
+            .doc
+            .services
+            .values()
+            .map(|s| &s.task_definition)
+            .chain(self.doc.jobs.values().map(|j| &j.task_definition));
+        for td in paths {
+            let path = self.resolve_path(td.get_ref());
+            if !path.is_file() {
+                errors.push(self.error_at(
+                    td.span(),
+                    &format!("task definition file {} does not exist", path.display()),
+                ));
+            }
+        }
+        for config in self.doc.services.values().filter_map(|s| s.config.as_ref()) {
+            let dir = self.resolve_path(config.dir.get_ref());
+            if !dir.is_dir() {
+                errors.push(self.error_at(
+                    config.dir.span(),
+                    &format!("config folder {} does not exist", dir.display()),
+                ));
+            }
+        }
+        if let Some(tf) = &self.doc.terraform {
+            let dir = self.resolve_path(tf.dir.get_ref());
+            if !dir.is_dir() {
+                errors.push(self.error_at(
+                    tf.dir.span(),
+                    &format!("Terraform folder {} does not exist", dir.display()),
+                ));
+            }
+        }
+        join_errors(errors)
+    }
+
+    /// The span of the key at `path` (table names then the key), found by re-reading the file.
+    /// Used only to locate errors, so it is not kept in memory.
+    pub fn key_span(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
+        let keys: KeyTree = toml::from_str(&self.source).ok()?;
+        keys.find(path)
+    }
+}
+
+/// Every key of the file with its span, nested (values other than tables are ignored).
+#[derive(Debug, Default)]
+struct KeyTree(Vec<(Spanned<String>, KeyTree)>);
+
+impl<'de> Deserialize<'de> for KeyTree {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = KeyTree;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("anything")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<KeyTree, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    let value: KeyTree = map.next_value()?;
+                    out.push((key, value));
+                }
+                Ok(KeyTree(out))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<KeyTree, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(KeyTree::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<KeyTree, E> {
+                Ok(KeyTree::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl KeyTree {
+    fn find(&self, path: &[&str]) -> Option<std::ops::Range<usize>> {
+        let (first, rest) = path.split_first()?;
+        let (key, sub) = self.0.iter().find(|(k, _)| k.get_ref() == first)?;
+        if rest.is_empty() {
+            Some(key.span())
+        } else {
+            sub.find(rest)
+        }
+    }
+}
+
+/// Several errors as one (each keeps its own snippet), or Ok when there are none.
+fn join_errors(errors: Vec<Error>) -> Result<()> {
+    let mut iter = errors.into_iter();
+    let Some(mut first) = iter.next() else {
+        return Ok(());
+    };
+    for e in iter {
+        first.message.push_str("\n\n");
+        first.message.push_str(&e.to_string());
+    }
+    Err(first)
+}
+
+/// Why `name` cannot be part of SSM paths, tags and AWS resource names, if it cannot.
+pub fn name_problem(name: &str, max: usize) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.len() > max {
+        return Some(format!("it is longer than {max} characters"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return Some(format!(
+            "it contains {c:?} (allowed: letters, digits, `-`, `_`)"
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("it must start with a letter or digit".into());
+    }
+    None
+}
+
+/// Rewrites serde's messages for the project file's readers: unknown keys get a suggestion.
+fn explain_toml_error(message: &str) -> (String, Option<String>) {
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((name, expected)) = rest.split_once('`') {
+            let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            let list = candidates.join(", ");
+            return match did_you_mean(name, candidates.iter().copied()) {
+                Some(s) => (
+                    format!("unknown key `{name}`; did you mean `{s}`?"),
+                    Some(format!("keys allowed here: {list}")),
+                ),
+                None if candidates.is_empty() => (
+                    format!("unknown key `{name}`; no keys are allowed here"),
+                    None,
+                ),
+                None => (
+                    format!("unknown key `{name}`"),
+                    Some(format!("keys allowed here: {list}")),
+                ),
+            };
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some((name, _)) = rest.split_once('`') {
+            return (format!("missing key `{name}`"), None);
+        }
+    }
+    let message = message
+        .replace("expected u32", "expected a whole number (0 or more)")
+        .replace("expected u16", "expected a port number")
+        .replace("expected a boolean", "expected true or false");
+    (message, None)
+}
+
+/// Accepts `cpu = 256` as well as `cpu = "256"` / `"1 vCPU"`.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Spanned<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum StringOrNumber {
+        String(String),
+        Integer(i64),
+        Float(f64),
+    }
+    let value: Option<Spanned<StringOrNumber>> = Option::deserialize(d)?;
+    Ok(value.map(|v| {
+        let span = v.span();
+        let text = match v.into_inner() {
+            StringOrNumber::String(s) => s,
+            StringOrNumber::Integer(i) => i.to_string(),
+            StringOrNumber::Float(f) => f.to_string(),
+        };
+        Spanned::new(span, text)
+    }))
+}
+
+/// TOML values as JSON (for templates).
+pub fn to_json_map(
+    vars: &BTreeMap<String, toml::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    vars.iter()
+        .map(|(k, v)| (k.clone(), toml_to_json(v)))
+        .collect()
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .unwrap_or(J::Null),
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(d) => J::String(d.to_string()),
+        toml::Value::Array(a) => J::Array(a.iter().map(toml_to_json).collect()),
+        toml::Value::Table(t) => J::Object(
+            t.iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "app = \"shop\"\n[environments.dev]\nregion = \"us-east-1\"\n[services.web]\ntask_definition = \"web.json\"\ndesired_count = 1\ncpu = 256\n";
+
+    fn parse(src: &str) -> Result<Manifest> {
+        Manifest::parse(Path::new("wharf.toml"), src.to_string())
+    }
+
+    fn error(src: &str) -> String {
+        parse(src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_suggest_the_closest() {
+        let e = error(&BASE.replace("desired_count", "desird_count"));
+        assert!(e.starts_with("error: unknown key `desird_count`; did you mean `desired_count`?\n  --> wharf.toml:6:1\n"), "{e}");
+        assert!(e.contains("6 | desird_count = 1\n  | ^^^^^^^^^^^^"), "{e}");
+    }
+
+    #[test]
+    fn overrides_of_unknown_services_are_located() {
+        let e = error(&format!(
+            "{BASE}[environments.dev.services.wbe]\ndesired_count = 2\n"
+        ));
+        assert!(e.contains("environment `dev` overrides service `wbe`, which is not defined in [services]; did you mean `web`?"), "{e}");
+        assert!(e.contains("--> wharf.toml:8:28"), "{e}");
+    }
+
+    #[test]
+    fn dependency_cycles_and_unknown_dependencies() {
+        let src = format!("{BASE}depends_on = [\"api\"]\n[services.api]\ntask_definition = \"a.json\"\ndepends_on = [\"web\"]\n");
+        let e = error(&src);
+        assert!(
+            e.contains("services depend on each other in a cycle: api -> web -> api"),
+            "{e}"
+        );
+        let e = error(&format!("{BASE}depends_on = [\"db\"]\n"));
+        assert!(
+            e.contains(
+                "service `web` depends on `db`, which is not a service\n  --> wharf.toml:8:15"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn app_names_must_be_usable() {
+        assert!(error(&BASE.replace("\"shop\"", "\"\"")).contains("`app` is empty"));
+        assert!(error(&BASE.replace("\"shop\"", "\"my app\""))
+            .contains("cannot be used in names: it contains ' '"));
+    }
+
+    #[test]
+    fn launch_types_are_checked() {
+        let e = error(&format!("{BASE}launch_type = \"fargate\"\n"));
+        assert!(e.contains("`launch_type` = \"fargate\" is not one of FARGATE, EC2, EXTERNAL; did you mean \"FARGATE\"?"), "{e}");
+        assert!(e.contains("--> wharf.toml:8:15"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_win() {
+        let src = format!("{BASE}[vars]\na = 1\nb = 1\n[environments.dev.vars]\nb = 2\n[environments.dev.services.web]\ndesired_count = 3\nmemory = \"1 GB\"\n[environments.dev.services.web.vars]\nc = 4\n");
+        let m = parse(&src).unwrap();
+        let e = m.effective("dev", UnitKind::Service, "web").unwrap();
+        assert_eq!(e.desired_count, Some(3));
+        assert_eq!(e.cpu.map(|c| c.get_ref().as_str()), Some("256"));
+        assert_eq!(e.memory.map(|c| c.get_ref().as_str()), Some("1 GB"));
+        assert_eq!(
+            serde_json::Value::Object(e.vars),
+            serde_json::json!({"a": 1, "b": 2, "c": 4})
+        );
+    }
+
+    #[test]
+    fn services_are_ordered_by_dependencies() {
+        let src = "app = \"x\"\n[services.a]\ntask_definition = \"a\"\ndepends_on = [\"b\"]\n[services.b]\ntask_definition = \"b\"\ndepends_on = [\"c\"]\n[services.c]\ntask_definition = \"c\"\n";
+        assert_eq!(parse(src).unwrap().service_order(), ["c", "b", "a"]);
+    }
+}

@@ -1,0 +1,909 @@
+//! Executes rollouts: deploy (a plan), redeploy (force new deployments), rollback, and the
+//! handling every one of them shares: watch, diagnose failures, roll back, report.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+
+use crate::aws::ecs::{Described, Ecs};
+use crate::aws::model::{family_revision, Service};
+use crate::error::{Error, Result};
+use crate::project::connect::Connected;
+use crate::project::manifest::{Environment, Manifest};
+use crate::project::normalize;
+use crate::project::render::Unit;
+use crate::rollout::diagnose;
+use crate::rollout::plan::{self, Action, ServicePlan};
+use crate::rollout::state::{Failure, Target, Verdict};
+use crate::rollout::view::View;
+use crate::rollout::watch::{self, Outcome};
+use crate::settings::Settings;
+
+/// Services registered, created or updated in parallel at most.
+const PARALLEL: usize = 8;
+
+/// The services a command acts on: the ones named (checked against wharf.toml), or all.
+pub fn select_services(manifest: &Manifest, named: &[String]) -> Result<Vec<String>> {
+    if named.is_empty() {
+        if manifest.doc.services.is_empty() {
+            return Err(Error::usage(format!(
+                "{} defines no services",
+                manifest.path.display()
+            )));
+        }
+        return Ok(manifest
+            .service_order()
+            .into_iter()
+            .map(str::to_string)
+            .collect());
+    }
+    for name in named {
+        if !manifest.doc.services.contains_key(name) {
+            return Err(manifest.unknown_unit(name));
+        }
+    }
+    Ok(manifest
+        .service_order()
+        .into_iter()
+        .filter(|s| named.iter().any(|n| n == s))
+        .map(str::to_string)
+        .collect())
+}
+
+/// Asks before changing an environment with `confirm = true` (or requires `--yes`).
+pub fn confirm(ctx: &Settings, env_name: &str, env: &Environment, what: &str) -> Result<()> {
+    if !env.confirm || ctx.yes {
+        return Ok(());
+    }
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::usage(format!(
+            "environment `{env_name}` asks for confirmation before changes, and there is no terminal to ask on"
+        ))
+        .with_hint("pass --yes to confirm"));
+    }
+    let ok = dialoguer_like_confirm(&format!("{what} in environment `{env_name}`?"))?;
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::failed("not confirmed; nothing was changed"))
+    }
+}
+
+fn dialoguer_like_confirm(question: &str) -> Result<bool> {
+    use std::io::Write;
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::usage(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Builds the plan for `keys`: renders, reads the latest revisions and the live services.
+pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<ServicePlan>> {
+    let inputs = conn
+        .resolved
+        .inputs(&conn.manifest, &conn.env_name, conn.tag.as_deref());
+    let mut rendered = Vec::new();
+    for key in keys {
+        rendered.push(plan::render_service(&conn.manifest, &inputs, key)?);
+    }
+    let names: Vec<String> = rendered.iter().map(|(_, _, n)| n.clone()).collect();
+    let described = conn.ecs.describe_services(&names).await?;
+    let latest = futures::future::try_join_all(rendered.iter().map(|(r, _, _)| {
+        let family = r.task_definition["family"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        async move { conn.ecs.describe_task_definition(&family).await }
+    }))
+    .await?;
+    let mut plans = Vec::new();
+    for (((key, (r, settings, name)), latest), live) in
+        keys.iter().zip(rendered).zip(latest).zip(described)
+    {
+        let live = match live {
+            Described::Found(s, raw) => Some((*s, raw)),
+            Described::Missing(_) => None,
+        };
+        plans.push(plan::plan_service(
+            &conn.manifest,
+            key,
+            name,
+            r,
+            settings,
+            latest,
+            live,
+        ));
+    }
+    if plans.iter().any(|p| p.config.is_some()) {
+        let s3 = conn.clients.s3();
+        let changes = futures::future::try_join_all(plans.iter().map(|p| {
+            let s3 = &s3;
+            async move {
+                match &p.config {
+                    Some(c) => crate::project::config_files::diff(s3, &p.key, &c.prepared)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            }
+        }))
+        .await?;
+        for (plan, changes) in plans.iter_mut().zip(changes) {
+            if let (Some(config), Some(changes)) = (plan.config.as_mut(), changes) {
+                config.changes = changes;
+            }
+        }
+    }
+    Ok(plans)
+}
+
+/// Uploads and deletes the config files of `plans` that differ from their bucket, before any
+/// of them registers a task definition that carries the new hash.
+async fn sync_config(conn: &Connected, plans: &[ServicePlan], view: &mut View) -> Result<()> {
+    let pending: Vec<&ServicePlan> = plans.iter().filter(|p| p.config_pending()).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let s3 = conn.clients.s3();
+    for plan in pending {
+        let config = plan.config.as_ref().expect("pending config");
+        crate::project::config_files::apply(&s3, &config.prepared, &config.changes).await?;
+        view.note(&format!(
+            "{}: config {}: {}",
+            plan.key,
+            config.prepared.uri(),
+            config.changes.summary(true)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that every parameter referenced with `secret()` (by name, under `/<app>/<env>/`)
+/// exists; lists the missing ones.
+pub async fn check_secrets(conn: &Connected, secrets: &[String]) -> Result<()> {
+    let mut names: Vec<String> = secrets
+        .iter()
+        .map(|s| {
+            format!(
+                "/{}/{}/{}",
+                conn.manifest.app(),
+                conn.env_name,
+                s.trim_start_matches('/')
+            )
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut missing = Vec::new();
+    for chunk in names.chunks(10) {
+        let out = conn
+            .clients
+            .ssm
+            .get_parameters()
+            .set_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(|e| crate::aws::error("ssm:GetParameters", e))?;
+        missing.extend(out.invalid_parameters().iter().cloned());
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::usage(format!(
+            "secrets referenced by the task definitions do not exist in SSM: {}",
+            missing.join(", ")
+        ))
+        .with_hint(format!(
+            "create them with `wharf secrets set NAME --env {}`",
+            conn.env_name
+        )))
+    }
+}
+
+/// Registers `document` unless its family's newest revision already equals it, and retries
+/// transient failures without ever registering it twice: before sending again, it looks whether
+/// the lost attempt landed.
+pub async fn register(ecs: &Ecs, document: &Value) -> Result<String> {
+    let family = document["family"].as_str().unwrap_or_default().to_string();
+    let mut delay = Duration::from_millis(200);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ecs.register_task_definition(document).await {
+            Ok(td) => {
+                return td["taskDefinitionArn"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::aws("ecs:RegisterTaskDefinition returned no ARN"))
+            }
+            Err(e) if e.retryable && attempt < 6 => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+                let latest = loop {
+                    match ecs.describe_task_definition(&family).await {
+                        Ok(l) => break l,
+                        Err(e) if e.retryable && attempt < 6 => {
+                            attempt += 1;
+                            tokio::time::sleep(delay).await;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                };
+                if let Some(latest) =
+                    latest.filter(|l| normalize::same_task_definition(document, l))
+                {
+                    if let Some(arn) = latest["taskDefinitionArn"].as_str() {
+                        return Ok(arn.to_string());
+                    }
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// What applying one service's plan did.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub key: String,
+    pub name: String,
+    pub action: Action,
+    pub task_definition: String,
+    pub registered: bool,
+    /// The revision the service ran before (what a rollback returns to).
+    pub previous: Option<String>,
+    pub target: Target,
+}
+
+async fn apply_one(ecs: &Ecs, plan: &ServicePlan) -> Result<Applied> {
+    let (task_definition, registered) = match &plan.reuse {
+        Some(arn) => (arn.clone(), false),
+        None => (register(ecs, &plan.rendered).await?, true),
+    };
+    let action = plan.action();
+    let previous = plan.live.as_ref().map(|s| s.task_definition.clone());
+    let service: Option<Service> = match (&action, registered) {
+        (Action::Create, _) => Some(
+            ecs.create_service(&plan.create_request(&ecs.cluster, &task_definition))
+                .await?,
+        ),
+        (Action::Update, _) | (Action::Unchanged, true) => Some(
+            ecs.update_service(&plan.update_request(&ecs.cluster, &task_definition))
+                .await?,
+        ),
+        (Action::Unchanged, false) => None,
+    };
+    let deployment_id = service.as_ref().and_then(|s| {
+        s.deployments
+            .iter()
+            .find(|d| d.status == "PRIMARY" && d.task_definition == task_definition)
+            .map(|d| d.id.clone())
+    });
+    Ok(Applied {
+        key: plan.key.clone(),
+        name: plan.name.clone(),
+        action,
+        task_definition: task_definition.clone(),
+        registered,
+        previous,
+        target: Target {
+            service: plan.name.clone(),
+            task_definition,
+            deployment_id,
+        },
+    })
+}
+
+/// How a service's rollout ended (serialised in snake case for `--output json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceOutcome {
+    /// The new deployment reached a steady state.
+    Deployed,
+    /// Nothing to change: the service already runs its rendered task definition.
+    Unchanged,
+    /// The service was updated and not watched (`--no-wait`).
+    Applied,
+    /// The rollout failed (and was rolled back unless `--no-rollback`).
+    Failed,
+    /// The rollout did not end within `--timeout`.
+    TimedOut,
+    /// Not attempted: an earlier service of the deploy failed.
+    NotStarted,
+}
+
+impl ServiceOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceOutcome::Deployed => "deployed",
+            ServiceOutcome::Unchanged => "unchanged",
+            ServiceOutcome::Applied => "applied",
+            ServiceOutcome::Failed => "failed",
+            ServiceOutcome::TimedOut => "timed_out",
+            ServiceOutcome::NotStarted => "not_started",
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// How a service's rollout ended, for the report and `--output json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceResult {
+    pub service: String,
+    pub revision: String,
+    pub outcome: ServiceOutcome,
+    pub duration_secs: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rolled_back_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<diagnose::Diagnosis>,
+}
+
+impl ServiceResult {
+    /// `service` at `revision` ended with `outcome`, at once and with nothing to explain.
+    pub fn new(
+        service: impl Into<String>,
+        revision: impl Into<String>,
+        outcome: ServiceOutcome,
+    ) -> Self {
+        ServiceResult {
+            service: service.into(),
+            revision: revision.into(),
+            outcome,
+            duration_secs: 0.0,
+            reason: None,
+            rolled_back_to: None,
+            diagnosis: None,
+        }
+    }
+
+    /// The same, after `seconds`.
+    pub fn took(mut self, seconds: f64) -> Self {
+        self.duration_secs = seconds;
+        self
+    }
+
+    /// The same, with the reason it ended so.
+    pub fn because(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// Options shared by every verb that watches a rollout.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub timeout: Duration,
+    pub no_wait: bool,
+    pub no_rollback: bool,
+}
+
+pub fn epoch_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Watches `targets`, or returns `Err(Interrupted)` at Ctrl-C with the command that re-attaches.
+pub async fn watch_or_interrupt(
+    conn: &Connected,
+    targets: Vec<Target>,
+    since: f64,
+    timeout: Duration,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<Vec<Outcome>> {
+    let names: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
+    tokio::select! {
+        r = watch::watch(&conn.ecs, targets, since, timeout, view) => r,
+        _ = signal.wait() => Err(Error::interrupted(format!(
+            "interrupted; ECS keeps rolling out. Follow it with: wharf wait --env {} {}",
+            conn.env_name,
+            names.join(" ")
+        ))),
+    }
+}
+
+/// After a failed rollout: diagnose, roll back (unless ECS does or `--no-rollback`), watch the
+/// rollback. `previous` is the revision to return to when wharf rolls back itself.
+#[allow(clippy::too_many_arguments)]
+pub async fn handle_failure(
+    conn: &Connected,
+    ctx: &Settings,
+    outcome: &Outcome,
+    task_definition_doc: Option<&Value>,
+    previous: Option<&str>,
+    opts: &WatchOptions,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<(diagnose::Diagnosis, Option<String>)> {
+    let mut diagnosis = diagnose::summarize(outcome);
+    let described;
+    let doc = match task_definition_doc {
+        Some(d) => Some(d),
+        None => {
+            described = conn
+                .ecs
+                .describe_task_definition(&outcome.target.task_definition)
+                .await
+                .ok()
+                .flatten();
+            described.as_ref()
+        }
+    };
+    if let Some(doc) = doc {
+        diagnose::add_logs(&mut diagnosis, outcome, doc, &conn.clients.logs).await;
+    }
+    if !ctx.out.is_json() || ctx.out.verbosity > 0 {
+        view.note(diagnosis.render().trim_end());
+    }
+    let failure = outcome.failure().cloned();
+    let rollback_target = match &failure {
+        Some(f) if f.ecs_rolls_back() => outcome.last.as_ref().and_then(|s| s.primary()).map(|p| {
+            view.note(&format!(
+                "{}: ECS is rolling back to {}; watching it",
+                outcome.target.service,
+                family_revision(&p.task_definition)
+            ));
+            Target {
+                service: outcome.target.service.clone(),
+                task_definition: p.task_definition.clone(),
+                deployment_id: Some(p.id.clone()),
+            }
+        }),
+        Some(Failure::Replaced { .. })
+        | Some(Failure::ServiceMissing)
+        | Some(Failure::ServiceGone { .. }) => None,
+        Some(_) if opts.no_rollback => {
+            view.note(&format!(
+                "{}: not rolling back (--no-rollback)",
+                outcome.target.service
+            ));
+            None
+        }
+        Some(_) => match previous {
+            Some(prev) if prev != outcome.target.task_definition => {
+                view.note(&format!(
+                    "{}: rolling back to {}",
+                    outcome.target.service,
+                    family_revision(prev)
+                ));
+                let service = conn
+                    .ecs
+                    .update_service(&json!({
+                        "cluster": conn.ecs.cluster,
+                        "service": outcome.target.service,
+                        "taskDefinition": prev,
+                    }))
+                    .await?;
+                let id = service
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "PRIMARY" && d.task_definition == prev)
+                    .map(|d| d.id.clone());
+                Some(Target {
+                    service: outcome.target.service.clone(),
+                    task_definition: prev.to_string(),
+                    deployment_id: id,
+                })
+            }
+            _ => {
+                view.note(&format!(
+                    "{}: no earlier revision to roll back to",
+                    outcome.target.service
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let Some(target) = rollback_target else {
+        return Ok((diagnosis, None));
+    };
+    let to = family_revision(&target.task_definition).to_string();
+    let outcomes =
+        watch_or_interrupt(conn, vec![target], epoch_now(), opts.timeout, view, signal).await?;
+    match outcomes.first().map(|o| &o.verdict) {
+        Some(Verdict::Done) => Ok((diagnosis, Some(to))),
+        Some(Verdict::Failed(f)) => {
+            view.note(&format!(
+                "{}: the rollback did not finish: {f}",
+                outcome.target.service
+            ));
+            Ok((diagnosis, None))
+        }
+        _ => Ok((diagnosis, None)),
+    }
+}
+
+/// Runs `work` under the environment's deploy lock, which is released on every path (success,
+/// failure, error, Ctrl-C), then reports the results and returns the exit code. `work` gets the
+/// Ctrl-C signal, installed before the lock is taken.
+pub async fn under_lock<F, Fut>(
+    conn: &Connected,
+    ctx: &Settings,
+    action: &str,
+    timeout: Duration,
+    work: F,
+) -> Result<i32>
+where
+    F: FnOnce(crate::interrupt::Interrupt) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<ServiceResult>>>,
+{
+    let signal = crate::interrupt::Interrupt::install();
+    let lock = crate::rollout::lock::DeployLock::acquire(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+        action,
+        timeout * 2 + Duration::from_secs(600),
+    )
+    .await?;
+    let result = work(signal).await;
+    let released = lock.release().await;
+    let results = result?;
+    released?;
+    report(ctx, &results);
+    Ok(exit_code(&results))
+}
+
+/// Watches rollouts wharf started outside a deploy plan (redeploy, rollback, wait) to their end
+/// with the deploy's outcome rules; failures are diagnosed, and wharf leaves rolling back to ECS.
+pub async fn watch_started(
+    conn: &Connected,
+    ctx: &Settings,
+    targets: Vec<Target>,
+    since: f64,
+    timeout: Duration,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<Vec<ServiceResult>> {
+    let opts = WatchOptions {
+        timeout,
+        no_wait: false,
+        no_rollback: true,
+    };
+    let outcomes = watch_or_interrupt(conn, targets, since, timeout, view, signal).await?;
+    let no_docs = std::collections::HashMap::new();
+    let no_previous = std::collections::HashMap::new();
+    settle(
+        conn,
+        ctx,
+        outcomes,
+        &no_docs,
+        &no_previous,
+        &opts,
+        view,
+        signal,
+    )
+    .await
+}
+
+/// Exit code for a set of results: 1 when anything failed, else 4 when anything timed out.
+pub fn exit_code(results: &[ServiceResult]) -> i32 {
+    if results.iter().any(|r| {
+        matches!(
+            r.outcome,
+            ServiceOutcome::Failed | ServiceOutcome::NotStarted
+        )
+    }) {
+        1
+    } else if results
+        .iter()
+        .any(|r| r.outcome == ServiceOutcome::TimedOut)
+    {
+        4
+    } else {
+        0
+    }
+}
+
+/// Prints results: a summary on stderr, or the JSON document on stdout.
+pub fn report(ctx: &Settings, results: &[ServiceResult]) {
+    if ctx.out.is_json() {
+        ctx.out.json(&json!({ "services": results }));
+        return;
+    }
+    for r in results {
+        let line = format!(
+            "{:<24} {:<22} {:<11} {:>6.1}s{}{}",
+            r.service,
+            r.revision,
+            r.outcome,
+            r.duration_secs,
+            r.reason
+                .as_deref()
+                .map(|s| format!("  {s}"))
+                .unwrap_or_default(),
+            r.rolled_back_to
+                .as_deref()
+                .map(|s| format!("  (rolled back to {s})"))
+                .unwrap_or_default()
+        );
+        ctx.out.status(line);
+    }
+}
+
+/// Turns watch outcomes into results, handling each failure (diagnosis, rollback).
+#[allow(clippy::too_many_arguments)]
+pub async fn settle(
+    conn: &Connected,
+    ctx: &Settings,
+    outcomes: Vec<Outcome>,
+    docs: &std::collections::HashMap<String, Value>,
+    previous: &std::collections::HashMap<String, String>,
+    opts: &WatchOptions,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<Vec<ServiceResult>> {
+    let mut results = Vec::new();
+    for outcome in outcomes {
+        let revision = family_revision(&outcome.target.task_definition).to_string();
+        let duration_secs = outcome.elapsed.as_secs_f64();
+        match &outcome.verdict {
+            Verdict::Done | Verdict::Progressing => results.push(
+                ServiceResult::new(&outcome.target.service, revision, ServiceOutcome::Deployed)
+                    .took(duration_secs),
+            ),
+            Verdict::Failed(f) => {
+                let (diagnosis, rolled_back_to) = handle_failure(
+                    conn,
+                    ctx,
+                    &outcome,
+                    docs.get(&outcome.target.service),
+                    previous.get(&outcome.target.service).map(String::as_str),
+                    opts,
+                    view,
+                    signal,
+                )
+                .await?;
+                let ended = if matches!(f, Failure::TimedOut { .. }) {
+                    ServiceOutcome::TimedOut
+                } else {
+                    ServiceOutcome::Failed
+                };
+                results.push(ServiceResult {
+                    rolled_back_to,
+                    diagnosis: Some(diagnosis),
+                    ..ServiceResult::new(&outcome.target.service, revision, ended)
+                        .took(duration_secs)
+                        .because(f.to_string())
+                });
+            }
+        }
+    }
+    Ok(results)
+}
+
+/// Runs a deploy of `plans`: waves in `depends_on` order, services of a wave in parallel,
+/// each wave watched to its end before the next starts.
+pub async fn execute(
+    conn: &Connected,
+    ctx: &Settings,
+    plans: Vec<ServicePlan>,
+    opts: &WatchOptions,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<Vec<ServiceResult>> {
+    let mut view = View::new(
+        ctx.out.interactive && !ctx.out.is_json(),
+        ctx.out.verbosity > 0,
+    );
+    let mut results: Vec<ServiceResult> = Vec::new();
+    let mut remaining = plans;
+    let mut finished: Vec<String> = Vec::new();
+    while !remaining.is_empty() {
+        let (wave, rest): (Vec<ServicePlan>, Vec<ServicePlan>) = remaining
+            .into_iter()
+            .partition(|p| p.depends_on.iter().all(|d| finished.contains(d)));
+        remaining = rest;
+        let wave = if wave.is_empty() {
+            // Dependencies outside this deploy's selection: take them as satisfied.
+            std::mem::take(&mut remaining)
+        } else {
+            wave
+        };
+        sync_config(conn, &wave, &mut view).await?;
+        let since = epoch_now();
+        let started = Instant::now();
+        let applied: Vec<Result<Applied>> = {
+            use futures::stream::StreamExt;
+            futures::stream::iter(wave.iter().map(|p| apply_one(&conn.ecs, p)))
+                .buffered(PARALLEL)
+                .collect()
+                .await
+        };
+        let mut targets = Vec::new();
+        let mut docs = std::collections::HashMap::new();
+        let mut previous = std::collections::HashMap::new();
+        let mut first_error = None;
+        for (plan, applied) in wave.iter().zip(applied) {
+            match applied {
+                Ok(a) => {
+                    let verb = match (&a.action, a.registered) {
+                        (Action::Create, _) => "creating service",
+                        (Action::Update, _) => "updating service",
+                        (Action::Unchanged, true) => "updating service",
+                        (Action::Unchanged, false) => "unchanged",
+                    };
+                    view.note(&format!(
+                        "{}: {}{} ({})",
+                        a.key,
+                        if a.registered { "registered " } else { "" },
+                        family_revision(&a.task_definition),
+                        verb
+                    ));
+                    if a.action == Action::Unchanged && !a.registered {
+                        results.push(ServiceResult::new(
+                            &a.name,
+                            family_revision(&a.task_definition),
+                            ServiceOutcome::Unchanged,
+                        ));
+                        continue;
+                    }
+                    docs.insert(a.name.clone(), plan.rendered.clone());
+                    if let Some(p) = &a.previous {
+                        previous.insert(a.name.clone(), p.clone());
+                    }
+                    targets.push(a.target);
+                }
+                Err(e) => {
+                    // The first error is returned (and reported by the caller); report the others here.
+                    if first_error.is_some() {
+                        ctx.out.error(&e);
+                    } else {
+                        first_error = Some(e);
+                    }
+                }
+            }
+        }
+        if opts.no_wait {
+            for t in &targets {
+                results.push(
+                    ServiceResult::new(
+                        &t.service,
+                        family_revision(&t.task_definition),
+                        ServiceOutcome::Applied,
+                    )
+                    .took(started.elapsed().as_secs_f64()),
+                );
+            }
+        } else if !targets.is_empty() {
+            let outcomes =
+                watch_or_interrupt(conn, targets, since, opts.timeout, &mut view, signal).await?;
+            let settled = settle(
+                conn, ctx, outcomes, &docs, &previous, opts, &mut view, signal,
+            )
+            .await?;
+            results.extend(settled);
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        if results
+            .iter()
+            .any(|r| matches!(r.outcome, ServiceOutcome::Failed | ServiceOutcome::TimedOut))
+        {
+            for p in &remaining {
+                results.push(
+                    ServiceResult::new(&p.name, "", ServiceOutcome::NotStarted)
+                        .because("an earlier service failed"),
+                );
+            }
+            break;
+        }
+        finished.extend(wave.iter().map(|p| p.key.clone()));
+    }
+    Ok(results)
+}
+
+/// What to deploy: `wharf deploy`'s flags, and the pipeline's deploy stage.
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    /// Services to deploy (all when empty).
+    pub services: Vec<String>,
+    /// Image tag for `{{ tag }}` and image().
+    pub tag: Option<String>,
+    /// Print the plan and the task-definition diffs; change nothing.
+    pub dry_run: bool,
+    /// Return once the services are updated, without watching the rollout.
+    pub no_wait: bool,
+    /// On failure, leave the services as they are (ECS's own rollback still applies).
+    pub no_rollback: bool,
+    /// Give up watching after this long (exit 4).
+    pub timeout: Duration,
+}
+
+/// Renders, registers what changed, creates or updates the services, watches, rolls back on
+/// failure. Returns the exit code.
+pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
+    let manifest = Manifest::load(&ctx.file)?;
+    let keys = select_services(&manifest, &args.services)?;
+    drop(manifest);
+    let conn = Connected::open(ctx, args.tag.clone(), &Unit::services(&keys)).await?;
+    let plans = build_plan(&conn, &keys).await?;
+    if args.dry_run {
+        return print_plan(ctx, &plans);
+    }
+    let secrets: Vec<String> = plans
+        .iter()
+        .flat_map(|p| p.secrets.iter().cloned())
+        .collect();
+    check_secrets(&conn, &secrets).await?;
+    if plans
+        .iter()
+        .all(|p| p.action() == Action::Unchanged && !p.config_pending())
+    {
+        ctx.out.status("nothing to deploy: every service already runs its rendered task definition; no revision registered");
+        let results: Vec<ServiceResult> = plans
+            .iter()
+            .map(|p| {
+                let revision = p.reuse.as_deref().map(family_revision).unwrap_or_default();
+                ServiceResult::new(&p.name, revision, ServiceOutcome::Unchanged)
+            })
+            .collect();
+        report(ctx, &results);
+        return Ok(0);
+    }
+    confirm(ctx, &conn.env_name, conn.environment(), "Deploy")?;
+    let opts = WatchOptions {
+        timeout: args.timeout,
+        no_wait: args.no_wait,
+        no_rollback: args.no_rollback,
+    };
+    let conn = &conn;
+    under_lock(conn, ctx, "deploy", args.timeout, |signal| async move {
+        execute(conn, ctx, plans, &opts, &signal).await
+    })
+    .await
+}
+
+fn print_plan(ctx: &Settings, plans: &[ServicePlan]) -> Result<i32> {
+    if ctx.out.is_json() {
+        let doc: Vec<serde_json::Value> = plans
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "service": p.name,
+                    "action": p.action(),
+                    "register": p.registers(),
+                    "reuse": p.reuse,
+                    "setting_changes": p.setting_changes,
+                    "task_definition": p.rendered,
+                    "settings": p.settings,
+                    "config": p.config.as_ref().map(|c| serde_json::json!({
+                        "uri": c.prepared.uri(),
+                        "hash": c.prepared.files.hash,
+                        "upload": c.changes.upload,
+                        "delete": c.changes.delete,
+                        "unchanged": c.changes.unchanged,
+                    })),
+                })
+            })
+            .collect();
+        ctx.out.json(&serde_json::json!({ "plan": doc }));
+        return Ok(0);
+    }
+    println!("plan (dry run, nothing changed):");
+    for p in plans {
+        println!("  {}", p.summary());
+    }
+    for p in plans.iter() {
+        print!("{}", p.task_definition_diff(ctx.out.color));
+    }
+    Ok(0)
+}

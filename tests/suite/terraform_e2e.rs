@@ -1,0 +1,480 @@
+//! `wharf env`, `plan`, `apply` and `tf.*` outputs with the real Terraform 1.0.3 of the test bed,
+//! on configurations that need no provider; outputs read from local and S3 (test bed) state.
+
+use crate::support;
+
+use std::path::PathBuf;
+
+use predicates::prelude::*;
+use support::{aws, Project};
+
+const MAIN_TF: &str = r#"
+variable "app_tag" {
+  type    = string
+  default = "none"
+}
+
+variable "label" {
+  type = string
+}
+
+output "cluster_name" {
+  value = "{cluster}"
+}
+
+output "tag" {
+  value = var.app_tag
+}
+
+output "label" {
+  value = "${var.label}-${terraform.workspace}"
+}
+
+output "services" {
+  value = {}
+}
+"#;
+
+const WHARF_TOML: &str = r#"
+app = "{app}"
+[terraform]
+dir = "infra"
+
+[environments.dev]
+region = "us-east-1"
+account = "123456789012"
+cluster = "{{ tf.cluster_name }}"
+
+[environments.prod]
+region = "us-east-1"
+account = "123456789012"
+
+[services.web]
+task_definition = "web.json"
+"#;
+
+const WEB_JSON: &str = r#"{"family": "{{ app }}-web", "containerDefinitions": [{"name": "web", "image": "busybox",
+  "memory": 64, "environment": [{"name": "LABEL", "value": "{{ tf.label }}"}, {"name": "TAG", "value": "{{ tf.tag }}"}]}]}"#;
+
+fn venv_bin() -> PathBuf {
+    std::env::var_os("WHARF_TESTBED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wharf-testbed")
+        })
+        .join("venv/bin")
+}
+
+/// PATH with the test bed's Terraform 1.0.3 first.
+fn path_with_terraform() -> String {
+    let bin = venv_bin();
+    assert!(
+        bin.join("terraform").is_file(),
+        "the test bed's Terraform is missing at {}: run scripts/testbed install",
+        bin.display()
+    );
+    format!("{}:/usr/bin:/bin", bin.display())
+}
+
+fn project() -> Project {
+    Project::new(&[
+        ("wharf.toml", WHARF_TOML),
+        ("infra/main.tf", MAIN_TF),
+        (
+            "infra/terraform.dev.tfvars",
+            "label = \"from-dev-tfvars\"\n",
+        ),
+        ("web.json", WEB_JSON),
+    ])
+}
+
+fn wharf(p: &Project) -> assert_cmd::Command {
+    let mut c = p.wharf();
+    c.env("PATH", path_with_terraform())
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .env_remove("TF_WORKSPACE");
+    c
+}
+
+fn state(p: &Project, ws: &str) -> serde_json::Value {
+    let path = p
+        .path()
+        .join(format!("infra/terraform.tfstate.d/{ws}/terraform.tfstate"));
+    serde_json::from_slice(&std::fs::read(&path).expect("a state file")).unwrap()
+}
+
+#[test]
+fn env_create_apply_with_tag_and_list() {
+    let p = project();
+    wharf(&p)
+        .args(["env", "create", "dev"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("workspace `dev` is ready"));
+    wharf(&p)
+        .args(["env", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("* dev"))
+        .stdout(predicate::str::contains(
+            "environments without a workspace: prod",
+        ));
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--tag", "1.0.1", "--yes"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Apply complete!"));
+    let s = state(&p, "dev");
+    assert_eq!(s["outputs"]["tag"]["value"], "1.0.1");
+    assert_eq!(s["outputs"]["label"]["value"], "from-dev-tfvars-dev");
+    // Without --tag the variable keeps its default: no bogus value is passed.
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(state(&p, "dev")["outputs"]["tag"]["value"], "none");
+    // Outputs feed templates as tf.*.
+    let out = wharf(&p)
+        .args(["render", "web", "--env", "dev"])
+        .assert()
+        .success();
+    let td: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][0]["value"],
+        "from-dev-tfvars-dev"
+    );
+    // JSON output keeps stdout for the document; Terraform's output goes to stderr.
+    let out = wharf(&p)
+        .args(["env", "list", "--output", "json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        doc["environments_without_workspace"],
+        serde_json::json!(["prod"])
+    );
+}
+
+#[test]
+fn apply_refuses_without_yes_and_without_a_terminal() {
+    let p = project();
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--tag", "1"])
+        .write_stdin("")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "asks for approval, and there is no terminal to ask on",
+        ))
+        .stderr(predicate::str::contains("pass --yes"));
+    assert!(!p
+        .path()
+        .join("infra/terraform.tfstate.d/dev/terraform.tfstate")
+        .exists());
+}
+
+#[test]
+fn missing_workspace_and_failing_terraform_have_their_exit_codes() {
+    let p = project();
+    wharf(&p)
+        .args(["plan", "--env", "dev", "--terraform-only"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("has no workspace `dev`"))
+        .stderr(predicate::str::contains("wharf env create dev"));
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args(["plan", "--env", "dev", "--tag", "2.0", "--terraform-only"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2.0"));
+    // A configuration error: Terraform's exit code 1 becomes wharf's.
+    p.write(
+        "infra/broken.tf",
+        "output \"x\" {\n  value = var.undeclared\n}\n",
+    );
+    wharf(&p)
+        .args(["plan", "--env", "dev", "--terraform-only"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "terraform plan failed for environment `dev` (exit 1)",
+        ));
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--yes"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("terraform apply failed"));
+    // An environment that wharf.toml does not have.
+    wharf(&p)
+        .args(["env", "create", "stage"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no environment `stage`"));
+}
+
+#[test]
+fn without_a_binary_outputs_come_from_local_state() {
+    let p = project();
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--tag", "3.1", "--yes"])
+        .assert()
+        .success();
+    let out = p
+        .wharf()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["render", "web", "--env", "dev"])
+        .assert()
+        .success();
+    let td: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][1]["value"],
+        "3.1"
+    );
+    // No state for prod: a clear error naming the file.
+    p.write(
+        "wharf.toml",
+        &WHARF_TOML.replace(
+            "account = \"123456789012\"\n\n[services",
+            "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services",
+        ),
+    );
+    p.wharf()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["render", "web", "--env", "prod"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "terraform.tfstate.d/prod/terraform.tfstate",
+        ));
+}
+
+#[test]
+fn without_a_binary_outputs_come_from_s3_state_of_the_workspace() {
+    let p = project();
+    let bucket = support::unique("tfstate").to_lowercase();
+    aws(&["s3api", "create-bucket", "--bucket", &bucket]);
+    let state = format!(
+        r#"{{"version": 4, "terraform_version": "1.5.7", "serial": 1, "lineage": "x",
+           "outputs": {{"cluster_name": {{"value": "{}", "type": "string"}},
+                        "label": {{"value": "from-s3", "type": "string"}},
+                        "tag": {{"value": "9.9", "type": "string"}}}}, "resources": []}}"#,
+        p.cluster
+    );
+    let file = p.path().join("state.json");
+    std::fs::write(&file, state).unwrap();
+    aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        &bucket,
+        "--key",
+        "env:/dev/shop/terraform.tfstate",
+        "--body",
+        file.to_str().unwrap(),
+    ]);
+    p.write(
+        "wharf.toml",
+        &WHARF_TOML.replace(
+            "dir = \"infra\"",
+            &format!("dir = \"infra\"\nstate = \"s3://{bucket}/shop/terraform.tfstate\""),
+        ),
+    );
+    let out = p
+        .wharf()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["render", "web", "--env", "dev"])
+        .assert()
+        .success();
+    let td: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(
+        td["containerDefinitions"][0]["environment"][0]["value"],
+        "from-s3"
+    );
+    // The default workspace's key has no prefix; prod has no object: the error names where it looked.
+    p.write(
+        "wharf.toml",
+        &WHARF_TOML
+            .replace(
+                "dir = \"infra\"",
+                &format!("dir = \"infra\"\nstate = \"s3://{bucket}/shop/terraform.tfstate\""),
+            )
+            .replace(
+                "account = \"123456789012\"\n\n[services",
+                "account = \"123456789012\"\ncluster = \"{{ tf.cluster_name }}\"\n\n[services",
+            ),
+    );
+    p.wharf()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["render", "web", "--env", "prod"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("s3:GetObject failed"))
+        .stderr(predicate::str::contains(format!(
+            "s3://{bucket}/env:/prod/shop/terraform.tfstate"
+        )));
+}
+
+/// A service created outside wharf (as Terraform would), running `image`.
+fn terraform_owned_service(p: &Project, name: &str, image: &str) {
+    let td = format!(
+        r#"{{"family": "{name}", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
+        "containerDefinitions": [{{"name": "main", "image": "{image}", "essential": true,
+        "command": ["sh", "-c", "while true; do sleep 1; done"]}}]}}"#
+    );
+    let file = p.path().join(format!("{name}.json"));
+    std::fs::write(&file, td).unwrap();
+    let registered = aws(&[
+        "ecs",
+        "register-task-definition",
+        "--cli-input-json",
+        &format!("file://{}", file.display()),
+    ]);
+    let arn = registered["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap();
+    let subnet = support::subnet();
+    let vpc = aws(&["ec2", "describe-subnets", "--subnet-ids", &subnet])["Subnets"][0]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let groups = aws(&[
+        "ec2",
+        "describe-security-groups",
+        "--filters",
+        &format!("Name=vpc-id,Values={vpc}"),
+    ]);
+    let group = groups["SecurityGroups"][0]["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    aws(&[
+        "ecs",
+        "create-service",
+        "--cluster",
+        &p.cluster,
+        "--service-name",
+        name,
+        "--task-definition",
+        arn,
+        "--desired-count",
+        "1",
+        "--launch-type",
+        "FARGATE",
+        "--network-configuration",
+        &format!(
+            "awsvpcConfiguration={{subnets=[{subnet}],securityGroups=[{group}],assignPublicIp=DISABLED}}"
+        ),
+    ]);
+}
+
+/// The seed's layout: `terraform/` with terraform.<env>.tfvars and the outputs ecs-app-utils
+/// required, and a wharf.toml with nothing but the app and the environment.
+#[test]
+fn seed_layout_apply_watches_the_services_terraform_owns() {
+    let p = Project::new(&[(
+        "wharf.toml",
+        "app = \"{app}\"\n[environments.dev]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{endpoint}\"\n",
+    )]);
+    let web = support::unique("web");
+    let broken = support::unique("broken");
+    terraform_owned_service(&p, &web, &support::busybox_image());
+    p.write(
+        "terraform/main.tf",
+        &format!(
+            r#"variable "app_tag" {{
+  type = string
+}}
+
+variable "env_label" {{
+  type = string
+}}
+
+variable "services" {{
+  type = map(string)
+}}
+
+output "cluster_name" {{
+  value = "{{cluster}}"
+}}
+
+output "services" {{
+  value = var.services
+}}
+
+output "job_task_definition_family" {{
+  value = "{web}"
+}}
+
+output "subnet_ids" {{
+  value = ["subnet-1"]
+}}
+
+output "security_group" {{
+  value = "sg-1"
+}}
+
+output "image" {{
+  value = "app:${{var.app_tag}}-${{var.env_label}}"
+}}
+"#
+        ),
+    );
+    p.write(
+        "terraform/terraform.dev.tfvars",
+        &format!("env_label = \"dev\"\nservices = {{ web = \"{web}\" }}\n"),
+    );
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args([
+            "apply",
+            "--tag",
+            "1.0.1",
+            "--env",
+            "dev",
+            "--yes",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "watching Terraform-owned services: {web}"
+        )));
+    let s: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            p.path()
+                .join("terraform/terraform.tfstate.d/dev/terraform.tfstate"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["outputs"]["image"]["value"], "app:1.0.1-dev");
+    // A Terraform-owned service whose image does not exist: the watch fails with exit 1.
+    terraform_owned_service(
+        &p,
+        &broken,
+        &format!("{}/wharf-test/missing:1", support::registry()),
+    );
+    p.write(
+        "terraform/terraform.dev.tfvars",
+        &format!("env_label = \"dev\"\nservices = {{ web = \"{web}\", broken = \"{broken}\" }}\n"),
+    );
+    wharf(&p)
+        .args([
+            "apply",
+            "--tag",
+            "1.0.2",
+            "--env",
+            "dev",
+            "--yes",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(&broken))
+        .stderr(predicate::str::contains("CannotPullContainerError"));
+}
