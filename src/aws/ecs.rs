@@ -213,6 +213,125 @@ impl Ecs {
         service_of(body, "ecs:UpdateService")
     }
 
+    /// The newest ACTIVE revisions of `family` (ARNs, newest first), at most `n`, from one page
+    /// of ListTaskDefinitions. The family prefix also matches longer family names, and
+    /// implementations may not sort, so the ARNs are filtered and ordered here.
+    pub async fn newest_task_definitions(&self, family: &str, n: usize) -> Result<Vec<String>> {
+        let page = self
+            .client
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+            .sort(aws_sdk_ecs::types::SortOrder::Desc)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| error("ecs:ListTaskDefinitions", e))?;
+        let mut arns: Vec<String> = page
+            .task_definition_arns
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| crate::aws::model::family_of(a) == family)
+            .collect();
+        arns.sort_by_key(|a| std::cmp::Reverse(crate::aws::model::revision_of(a)));
+        arns.truncate(n);
+        Ok(arns)
+    }
+
+    /// The task definitions `service` ended on after its deployments that succeeded, newest
+    /// first, from ECS's deployment history (ListServiceDeployments, DescribeServiceDeployments,
+    /// DescribeServiceRevisions): a SUCCESSFUL deployment ended on its target revision, a
+    /// ROLLBACK_SUCCESSFUL one on the revision it rolled back to. Looks at the newest `depth`
+    /// finished deployments.
+    pub async fn succeeded_task_definitions(
+        &self,
+        service: &str,
+        depth: i32,
+    ) -> Result<Vec<String>> {
+        use aws_sdk_ecs::types::ServiceDeploymentStatus as Status;
+        let listed = send_captured!(
+            self.client
+                .list_service_deployments()
+                .cluster(&self.cluster)
+                .service(service)
+                .status(Status::Successful)
+                .status(Status::RollbackSuccessful)
+                .max_results(depth)
+                .customize(),
+            "ecs:ListServiceDeployments"
+        );
+        let mut briefs: Vec<Value> = listed["serviceDeployments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        briefs.sort_by(|a, b| {
+            let at = |v: &Value| v["createdAt"].as_f64().unwrap_or(0.0);
+            at(b).total_cmp(&at(a))
+        });
+        let arns: Vec<String> = briefs
+            .iter()
+            .filter_map(|b| b["serviceDeploymentArn"].as_str().map(str::to_string))
+            .collect();
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The revision each ended on, in the order of `arns`.
+        let mut ended: Vec<(String, String)> = Vec::new();
+        for batch in arns.chunks(20) {
+            let described = send_captured!(
+                self.client
+                    .describe_service_deployments()
+                    .set_service_deployment_arns(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeServiceDeployments"
+            );
+            for d in described["serviceDeployments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let arn = d["serviceDeploymentArn"].as_str().unwrap_or_default();
+                let revision = match d["status"].as_str() {
+                    Some("ROLLBACK_SUCCESSFUL") => d["rollback"]["serviceRevisionArn"].as_str(),
+                    _ => d["targetServiceRevision"]["arn"].as_str(),
+                };
+                if let Some(revision) = revision {
+                    ended.push((arn.to_string(), revision.to_string()));
+                }
+            }
+        }
+        ended.sort_by_key(|(arn, _)| arns.iter().position(|a| a == arn));
+        let revisions: Vec<String> = ended.iter().map(|(_, r)| r.clone()).collect();
+        let mut task_definitions: std::collections::HashMap<String, String> = Default::default();
+        let mut unique = revisions.clone();
+        unique.dedup();
+        for batch in unique.chunks(20) {
+            let described = send_captured!(
+                self.client
+                    .describe_service_revisions()
+                    .set_service_revision_arns(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeServiceRevisions"
+            );
+            for r in described["serviceRevisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(arn), Some(td)) = (
+                    r["serviceRevisionArn"].as_str(),
+                    r["taskDefinition"].as_str(),
+                ) {
+                    task_definitions.insert(arn.to_string(), td.to_string());
+                }
+            }
+        }
+        Ok(revisions
+            .iter()
+            .filter_map(|r| task_definitions.get(r).cloned())
+            .collect())
+    }
+
     /// Task definition ARNs of a family, newest first.
     pub async fn list_task_definitions(&self, family: &str) -> Result<Vec<String>> {
         let mut arns = Vec::new();

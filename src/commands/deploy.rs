@@ -23,6 +23,10 @@ pub struct Args {
     /// On failure, leave the service as it is (ECS's own circuit-breaker rollback still applies).
     #[arg(long)]
     pub no_rollback: bool,
+    /// When one service fails, roll back the services this deploy already rolled out, so the
+    /// environment ends as it began (default: they keep their new revision).
+    #[arg(long)]
+    pub atomic: bool,
     /// Give up watching after this long (exit 4), e.g. 15m, 90s.
     #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
@@ -36,6 +40,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         no_wait: args.no_wait,
         no_rollback: args.no_rollback,
         timeout: args.timeout,
+        atomic: args.atomic,
     };
     deploy(ctx, &options).await
 }

@@ -28,6 +28,8 @@ pub struct Args {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StarterFiles {
     pub files: Vec<(PathBuf, String)>,
+    /// The image tag the adopted service runs (its essential container's), if it has one.
+    pub running_tag: Option<String>,
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
@@ -102,10 +104,17 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", full.display())))?;
         ctx.out.status(format!("wrote {}", full.display()));
     }
-    ctx.out.status(format!(
-        "next: wharf -f {} validate",
-        manifest_path.display()
-    ));
+    let file_flag = if manifest_path == Path::new(crate::project::manifest::FILE_NAME) {
+        String::new()
+    } else {
+        format!(" --file {}", manifest_path.display())
+    };
+    match (&project.running_tag, &ctx.env) {
+        (Some(tag), Some(env)) => ctx.out.status(format!(
+            "the service runs tag {tag}; next: wharf{file_flag} diff --env {env} --tag {tag} (no differences expected), then deploy with --tag"
+        )),
+        _ => ctx.out.status(format!("next: wharf{file_flag} validate")),
+    }
     Ok(0)
 }
 
@@ -194,6 +203,7 @@ launch_type = "FARGATE"
             (PathBuf::from(file_name), toml),
             (PathBuf::from("ecs/web.json"), template.to_string()),
         ],
+        running_tag: None,
     }
 }
 
@@ -347,6 +357,12 @@ pub fn adopt(a: &Adoption) -> Result<StarterFiles> {
         "# Adopted from ECS service {service_name} in cluster {} by `wharf init --from-service`.\n",
         a.cluster
     ));
+    if let Some(tag) = &primary_tag {
+        t.push_str(&format!(
+            "# It ran image tag {tag}: `wharf diff --env {} --tag {tag}` shows no differences.\n",
+            a.env
+        ));
+    }
     t.push_str(&format!("app = {}\n", q(a.app)));
     for (name, repo) in &images {
         t.push_str(&format!("\n[images.{name}]\nrepository = {}\n", q(repo)));
@@ -460,6 +476,7 @@ pub fn adopt(a: &Adoption) -> Result<StarterFiles> {
             (PathBuf::from(a.file_name), t),
             (PathBuf::from(template_path), template),
         ],
+        running_tag: primary_tag,
     })
 }
 
@@ -505,6 +522,8 @@ mod tests {
         ));
         assert!(toml.contains("subnets = [\"subnet-1\"]"));
         assert!(toml.contains("circuit_breaker = true\nrollback = true"));
+        assert!(toml.contains("It ran image tag "), "{toml}");
+        assert!(p.running_tag.is_some());
         assert_eq!(template["family"], "shop-{{ env }}-api");
         assert_eq!(
             template["containerDefinitions"][0]["image"],

@@ -66,7 +66,17 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         if args.no_wait {
             return Ok(Vec::new());
         }
-        deploy::watch_started(conn, ctx, targets, since, args.timeout, &mut view, &signal).await
+        deploy::watch_started(
+            conn,
+            ctx,
+            "redeploy",
+            targets,
+            since,
+            args.timeout,
+            &mut view,
+            &signal,
+        )
+        .await
     })
     .await
 }

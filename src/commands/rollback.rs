@@ -58,21 +58,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
                     .and_then(|td| td["taskDefinitionArn"].as_str().map(str::to_string))
                     .ok_or_else(|| Error::usage(format!("task definition {name} does not exist")))?
             }
-            None => {
-                let current_rev = revision_of(&current).unwrap_or(0);
-                conn.ecs
-                    .list_task_definitions(&family)
-                    .await?
-                    .into_iter()
-                    .find(|arn| revision_of(arn).is_some_and(|r| r < current_rev))
-                    .ok_or_else(|| {
-                        Error::failed(format!(
-                            "{}: no revision of {family} older than {} to roll back to",
-                            s.service_name,
-                            family_revision(&current)
-                        ))
-                    })?
-            }
+            None => previous_revision(ctx, &conn, &s.service_name, &current, &family).await?,
         };
         moves.push((s.service_name.clone(), current, to));
     }
@@ -107,7 +93,60 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         if args.no_wait {
             return Ok(Vec::new());
         }
-        deploy::watch_started(conn, ctx, targets, since, args.timeout, &mut view, &signal).await
+        deploy::watch_started(
+            conn,
+            ctx,
+            "rollback",
+            targets,
+            since,
+            args.timeout,
+            &mut view,
+            &signal,
+        )
+        .await
     })
     .await
+}
+
+/// "Previous": the revision the service ended on after its last successful deployment that
+/// did not end on `current` (ECS's deployment history: a rollback ECS made ends on the good
+/// revision, so the broken one it rolled back from is never chosen). Without any history, the
+/// newest ACTIVE revision of the family older than `current`.
+async fn previous_revision(
+    ctx: &Settings,
+    conn: &Connected,
+    service: &str,
+    current: &str,
+    family: &str,
+) -> Result<String> {
+    let history = conn.ecs.succeeded_task_definitions(service, 50).await?;
+    if let Some(to) = history.iter().find(|td| td.as_str() != current) {
+        ctx.out.status(format!(
+            "{service}: the last successful deployment before the current one ran {}",
+            family_revision(to)
+        ));
+        return Ok(to.clone());
+    }
+    if !history.is_empty() {
+        return Err(Error::failed(format!(
+            "{service}: every successful deployment ECS remembers ran {}; nothing earlier to roll back to",
+            family_revision(current)
+        ))
+        .with_hint("pass --to REVISION to choose one"));
+    }
+    let current_rev = revision_of(current).unwrap_or(0);
+    let mut older: Vec<String> = conn
+        .ecs
+        .list_task_definitions(family)
+        .await?
+        .into_iter()
+        .filter(|arn| revision_of(arn).is_some_and(|r| r < current_rev))
+        .collect();
+    older.sort_by_key(|arn| std::cmp::Reverse(revision_of(arn)));
+    older.into_iter().next().ok_or_else(|| {
+        Error::failed(format!(
+            "{service}: no successful deployment in ECS's history and no revision of {family} older than {} to roll back to",
+            family_revision(current)
+        ))
+    })
 }

@@ -49,10 +49,21 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     }
     let signal = crate::interrupt::Interrupt::install();
     let mut view = View::for_output(&ctx.out);
-    // Events from the last 10 minutes give context for a rollout already under way.
-    let since = deploy::epoch_now() - 600.0;
+    // Only what happens from now on: older events belong to rollouts that already ended (or
+    // began before wharf attached) and would be shown as if new.
+    let since = deploy::epoch_now();
     results.extend(
-        deploy::watch_started(&conn, ctx, targets, since, args.timeout, &mut view, &signal).await?,
+        deploy::watch_started(
+            &conn,
+            ctx,
+            "wait",
+            targets,
+            since,
+            args.timeout,
+            &mut view,
+            &signal,
+        )
+        .await?,
     );
     deploy::report(ctx, &results);
     Ok(deploy::exit_code(&results))

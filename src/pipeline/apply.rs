@@ -182,7 +182,8 @@ pub async fn watch_terraform_services(
     let opts = WatchOptions {
         timeout,
         no_wait: false,
-        no_rollback: false,
+        no_rollback: None,
+        atomic: false,
     };
     let results = deploy::settle(
         &conn,

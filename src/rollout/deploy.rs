@@ -1,7 +1,7 @@
 //! Executes rollouts: deploy (a plan), redeploy (force new deployments), rollback, and the
 //! handling every one of them shares: watch, diagnose failures, roll back, report.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -95,17 +95,18 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
     }
     let names: Vec<String> = rendered.iter().map(|(_, _, n)| n.clone()).collect();
     let described = conn.ecs.describe_services(&names).await?;
-    let latest = futures::future::try_join_all(rendered.iter().map(|(r, _, _)| {
-        let family = r.task_definition["family"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        async move { conn.ecs.describe_task_definition(&family).await }
-    }))
-    .await?;
+    let found =
+        futures::future::try_join_all(rendered.iter().zip(&described).map(|((r, _, _), live)| {
+            let running = match live {
+                Described::Found(s, _) => Some(s.task_definition.clone()),
+                Described::Missing(_) => None,
+            };
+            find_revisions(&conn.ecs, &r.task_definition, running)
+        }))
+        .await?;
     let mut plans = Vec::new();
-    for (((key, (r, settings, name)), latest), live) in
-        keys.iter().zip(rendered).zip(latest).zip(described)
+    for (((key, (r, settings, name)), (latest, reuse)), live) in
+        keys.iter().zip(rendered).zip(found).zip(described)
     {
         let live = match live {
             Described::Found(s, raw) => Some((*s, raw)),
@@ -118,6 +119,7 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
             r,
             settings,
             latest,
+            reuse,
             live,
         ));
     }
@@ -142,6 +144,57 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
         }
     }
     Ok(plans)
+}
+
+/// How many of a family's newest revisions are compared with a rendered task definition before
+/// wharf registers a new one (beside the newest and the one the service runs).
+const REUSE_DEPTH: usize = 5;
+
+/// The family's newest revision, and an ACTIVE revision equal to `rendered` if there is one:
+/// first the revision the service runs (`running`: reusing it changes nothing), then the newest,
+/// then the few before it. After a failed deploy that ECS rolled back, the newest revision is
+/// the failed one, and the good one the service runs again is found first.
+async fn find_revisions(
+    ecs: &Ecs,
+    rendered: &Value,
+    running: Option<String>,
+) -> Result<(Option<Value>, Option<String>)> {
+    let family = rendered["family"].as_str().unwrap_or_default();
+    let registered = plan::registered_form(rendered);
+    let latest = ecs.describe_task_definition(family).await?;
+    let arn_of = |td: &Value| td["taskDefinitionArn"].as_str().map(str::to_string);
+    let latest_arn = latest.as_ref().and_then(arn_of);
+    let mut seen: Vec<String> = Vec::new();
+    let running = running.filter(|r| crate::aws::model::family_of(r) == family);
+    if let Some(arn) = &running {
+        if Some(arn) != latest_arn.as_ref() {
+            seen.push(arn.clone());
+            if let Some(td) = ecs.describe_task_definition(arn).await? {
+                if plan::reusable(&registered, &td) {
+                    return Ok((latest, Some(arn.clone())));
+                }
+            }
+        }
+    }
+    let Some(newest) = &latest else {
+        return Ok((None, None));
+    };
+    if plan::reusable(&registered, newest) {
+        return Ok((latest.clone(), latest_arn));
+    }
+    seen.extend(latest_arn);
+    for arn in ecs.newest_task_definitions(family, REUSE_DEPTH + 1).await? {
+        if seen.contains(&arn) {
+            continue;
+        }
+        seen.push(arn.clone());
+        if let Some(td) = ecs.describe_task_definition(&arn).await? {
+            if plan::reusable(&registered, &td) {
+                return Ok((latest, Some(arn)));
+            }
+        }
+    }
+    Ok((latest, None))
 }
 
 /// Uploads and deletes the config files of `plans` that differ from their bucket, before any
@@ -262,13 +315,40 @@ pub struct Applied {
     pub target: Target,
 }
 
+/// The revision `service` is settled on: the one its last successful deployment ended on. That
+/// is the one it runs when its primary deployment completed; while a rollout is still in
+/// progress (or stuck), ECS's deployment history says where the last one that succeeded ended,
+/// and a rollback goes there rather than to the stuck revision. Without a history (a service
+/// that never completed a deployment, or an endpoint without it), the revision it runs.
+pub async fn settled_revision(ecs: &Ecs, service: &Service) -> String {
+    let completed = service.primary().map_or(true, |p| {
+        p.rollout_state.as_deref().unwrap_or("COMPLETED") == "COMPLETED"
+    });
+    if completed {
+        return service.task_definition.clone();
+    }
+    match ecs
+        .succeeded_task_definitions(&service.service_name, 10)
+        .await
+    {
+        Ok(done) => done
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| service.task_definition.clone()),
+        Err(_) => service.task_definition.clone(),
+    }
+}
+
 async fn apply_one(ecs: &Ecs, plan: &ServicePlan) -> Result<Applied> {
     let (task_definition, registered) = match &plan.reuse {
         Some(arn) => (arn.clone(), false),
         None => (register(ecs, &plan.rendered).await?, true),
     };
     let action = plan.action();
-    let previous = plan.live.as_ref().map(|s| s.task_definition.clone());
+    let previous = match &plan.live {
+        Some(live) => Some(settled_revision(ecs, live).await),
+        None => None,
+    };
     let service: Option<Service> = match (&action, registered) {
         (Action::Create, _) => Some(
             ecs.create_service(&plan.create_request(&ecs.cluster, &task_definition))
@@ -317,6 +397,9 @@ pub enum ServiceOutcome {
     TimedOut,
     /// Not attempted: an earlier service of the deploy failed.
     NotStarted,
+    /// Rolled out, then put back on its previous revision because another service of the
+    /// deploy failed (`--atomic`).
+    RolledBack,
 }
 
 impl ServiceOutcome {
@@ -328,6 +411,7 @@ impl ServiceOutcome {
             ServiceOutcome::Failed => "failed",
             ServiceOutcome::TimedOut => "timed_out",
             ServiceOutcome::NotStarted => "not_started",
+            ServiceOutcome::RolledBack => "rolled_back",
         }
     }
 }
@@ -389,15 +473,15 @@ impl ServiceResult {
 pub struct WatchOptions {
     pub timeout: Duration,
     pub no_wait: bool,
-    pub no_rollback: bool,
+    /// Why wharf leaves a failed rollout as it is (ECS's own rollback still applies), when it
+    /// does: `--no-rollback`, or a verb that only watches.
+    pub no_rollback: Option<String>,
+    /// When a service fails, put the services this deploy already rolled out back on their
+    /// previous revisions (`--atomic`).
+    pub atomic: bool,
 }
 
-pub fn epoch_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub use crate::rollout::watch::epoch_now;
 
 /// Watches `targets`, or returns `Err(Interrupted)` at Ctrl-C with the command that re-attaches.
 pub async fn watch_or_interrupt(
@@ -449,8 +533,12 @@ pub async fn handle_failure(
     if let Some(doc) = doc {
         diagnose::add_logs(&mut diagnosis, outcome, doc, &conn.clients.logs).await;
     }
+    diagnose::add_pending(&mut diagnosis, outcome, &conn.ecs, &conn.clients.elbv2).await;
     if !ctx.out.is_json() || ctx.out.verbosity > 0 {
-        view.note(diagnosis.render().trim_end());
+        let details = diagnosis.details();
+        if !details.trim().is_empty() {
+            view.note(details.trim_end());
+        }
     }
     let failure = outcome.failure().cloned();
     let rollback_target = match &failure {
@@ -469,10 +557,11 @@ pub async fn handle_failure(
         Some(Failure::Replaced { .. })
         | Some(Failure::ServiceMissing)
         | Some(Failure::ServiceGone { .. }) => None,
-        Some(_) if opts.no_rollback => {
+        Some(_) if opts.no_rollback.is_some() => {
             view.note(&format!(
-                "{}: not rolling back (--no-rollback)",
-                outcome.target.service
+                "{}: not rolling back ({})",
+                outcome.target.service,
+                opts.no_rollback.as_deref().unwrap_or_default()
             ));
             None
         }
@@ -564,9 +653,11 @@ where
 
 /// Watches rollouts wharf started outside a deploy plan (redeploy, rollback, wait) to their end
 /// with the deploy's outcome rules; failures are diagnosed, and wharf leaves rolling back to ECS.
+#[allow(clippy::too_many_arguments)]
 pub async fn watch_started(
     conn: &Connected,
     ctx: &Settings,
+    verb: &str,
     targets: Vec<Target>,
     since: f64,
     timeout: Duration,
@@ -576,7 +667,8 @@ pub async fn watch_started(
     let opts = WatchOptions {
         timeout,
         no_wait: false,
-        no_rollback: true,
+        no_rollback: Some(format!("`wharf {verb}` leaves rolling back to ECS")),
+        atomic: false,
     };
     let outcomes = watch_or_interrupt(conn, targets, since, timeout, view, signal).await?;
     let no_docs = std::collections::HashMap::new();
@@ -672,7 +764,8 @@ pub async fn settle(
                     signal,
                 )
                 .await?;
-                let ended = if matches!(f, Failure::TimedOut { .. }) {
+                let ended = if matches!(f, Failure::TimedOut { .. } | Failure::NeverStarted { .. })
+                {
                     ServiceOutcome::TimedOut
                 } else {
                     ServiceOutcome::Failed
@@ -706,6 +799,8 @@ pub async fn execute(
     let mut results: Vec<ServiceResult> = Vec::new();
     let mut remaining = plans;
     let mut finished: Vec<String> = Vec::new();
+    // Every service this deploy changed, with the revision it ran before (for --atomic).
+    let mut changed: Vec<(String, String)> = Vec::new();
     while !remaining.is_empty() {
         let (wave, rest): (Vec<ServicePlan>, Vec<ServicePlan>) = remaining
             .into_iter()
@@ -758,6 +853,7 @@ pub async fn execute(
                     docs.insert(a.name.clone(), plan.rendered.clone());
                     if let Some(p) = &a.previous {
                         previous.insert(a.name.clone(), p.clone());
+                        changed.push((a.name.clone(), p.clone()));
                     }
                     targets.push(a.target);
                 }
@@ -804,11 +900,91 @@ pub async fn execute(
                         .because("an earlier service failed"),
                 );
             }
+            if opts.atomic {
+                roll_back_the_rest(conn, &mut results, &changed, opts, &mut view, signal).await?;
+            }
             break;
         }
         finished.extend(wave.iter().map(|p| p.key.clone()));
     }
     Ok(results)
+}
+
+/// `--atomic`: after a service of the deploy failed, puts every service the deploy rolled out
+/// (`Deployed`) back on the revision it ran before (`changed`), watches that, and records it
+/// in its result. A service the deploy created has nothing to go back to and is left, said so.
+async fn roll_back_the_rest(
+    conn: &Connected,
+    results: &mut [ServiceResult],
+    changed: &[(String, String)],
+    opts: &WatchOptions,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<()> {
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| matches!(r.outcome, ServiceOutcome::Failed | ServiceOutcome::TimedOut))
+        .map(|r| r.service.clone())
+        .collect();
+    let why = format!("{} failed (--atomic)", failed.join(", "));
+    let mut targets = Vec::new();
+    for r in results
+        .iter_mut()
+        .filter(|r| r.outcome == ServiceOutcome::Deployed)
+    {
+        let Some((_, previous)) = changed.iter().find(|(name, _)| *name == r.service) else {
+            view.note(&format!(
+                "{}: created by this deploy; left in place ({why})",
+                r.service
+            ));
+            continue;
+        };
+        view.note(&format!(
+            "{}: rolling back to {} because {why}",
+            r.service,
+            family_revision(previous)
+        ));
+        let service = conn
+            .ecs
+            .update_service(&json!({
+                "cluster": conn.ecs.cluster,
+                "service": r.service,
+                "taskDefinition": previous,
+            }))
+            .await?;
+        targets.push(Target {
+            service: r.service.clone(),
+            task_definition: previous.clone(),
+            deployment_id: service
+                .deployments
+                .iter()
+                .find(|d| d.status == "PRIMARY" && &d.task_definition == previous)
+                .map(|d| d.id.clone()),
+        });
+    }
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let outcomes =
+        watch_or_interrupt(conn, targets, epoch_now(), opts.timeout, view, signal).await?;
+    for o in outcomes {
+        let Some(r) = results.iter_mut().find(|r| r.service == o.target.service) else {
+            continue;
+        };
+        let to = family_revision(&o.target.task_definition).to_string();
+        match &o.verdict {
+            Verdict::Failed(f) => {
+                r.outcome = ServiceOutcome::Failed;
+                r.reason = Some(format!("the rollback to {to} ({why}) did not finish: {f}"));
+            }
+            _ => {
+                r.outcome = ServiceOutcome::RolledBack;
+                r.reason = Some(format!("rolled back because {why}"));
+                r.rolled_back_to = Some(to);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What to deploy: `wharf deploy`'s flags, and the pipeline's deploy stage.
@@ -826,6 +1002,8 @@ pub struct DeployOptions {
     pub no_rollback: bool,
     /// Give up watching after this long (exit 4).
     pub timeout: Duration,
+    /// When one service fails, roll back the others this deploy rolled out.
+    pub atomic: bool,
 }
 
 /// Renders, registers what changed, creates or updates the services, watches, rolls back on
@@ -859,11 +1037,19 @@ pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
         report(ctx, &results);
         return Ok(0);
     }
+    if conn.environment().confirm && !ctx.yes {
+        // What is asked about, before the question.
+        ctx.out.status("plan:");
+        for p in &plans {
+            ctx.out.status(format!("  {}", p.summary()));
+        }
+    }
     confirm(ctx, &conn.env_name, conn.environment(), "Deploy")?;
     let opts = WatchOptions {
         timeout: args.timeout,
         no_wait: args.no_wait,
-        no_rollback: args.no_rollback,
+        no_rollback: args.no_rollback.then(|| "--no-rollback".to_string()),
+        atomic: args.atomic,
     };
     let conn = &conn;
     under_lock(conn, ctx, "deploy", args.timeout, |signal| async move {

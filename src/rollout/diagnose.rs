@@ -23,6 +23,11 @@ pub struct Diagnosis {
     pub containers: Vec<(usize, String)>,
     pub logs: Vec<LogTail>,
     pub events: Vec<String>,
+    /// For a rollout that ran out of time: what was still pending when it did (tasks not yet
+    /// running and why, health checks not yet passed, old tasks still draining, targets not
+    /// healthy).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -79,6 +84,129 @@ pub fn summarize(outcome: &Outcome) -> Diagnosis {
         containers,
         logs: Vec::new(),
         events,
+        pending: Vec::new(),
+    }
+}
+
+/// What the rollout of `outcome` still waited for when it ran out of time: the target
+/// deployment's counts, each of its tasks that is not running and healthy (with the reason ECS
+/// gives), older deployments still holding tasks, and load-balancer targets not healthy. Reads
+/// the tasks of the target deployment (ListTasks, DescribeTasks) and the target groups' health.
+pub async fn add_pending(
+    diagnosis: &mut Diagnosis,
+    outcome: &Outcome,
+    ecs: &crate::aws::ecs::Ecs,
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+) {
+    use crate::rollout::state::Failure;
+    let never_started = matches!(outcome.failure(), Some(Failure::NeverStarted { .. }));
+    if !matches!(outcome.failure(), Some(Failure::TimedOut { .. })) && !never_started {
+        return;
+    }
+    let Some(service) = &outcome.last else {
+        diagnosis
+            .pending
+            .push("ECS never showed the service".into());
+        return;
+    };
+    let ours = crate::rollout::state::find_deployment(&outcome.target, service);
+    let Some(ours) = ours else {
+        diagnosis.pending.push(format!(
+            "ECS never showed the deployment of {} (the service shows {})",
+            crate::aws::model::family_revision(&outcome.target.task_definition),
+            service
+                .primary()
+                .map(|p| crate::aws::model::family_revision(&p.task_definition).to_string())
+                .unwrap_or_else(|| "no deployment".into())
+        ));
+        return;
+    };
+    diagnosis.pending.push(format!(
+        "{}: {} of {} tasks running, {} pending, {} failed",
+        crate::aws::model::family_revision(&ours.task_definition),
+        ours.running_count,
+        ours.desired_count,
+        ours.pending_count,
+        ours.failed_tasks
+    ));
+    for other in service.deployments.iter().filter(|d| d.id != ours.id) {
+        if other.running_count > 0 || other.pending_count > 0 {
+            diagnosis.pending.push(format!(
+                "{} ({}) still has {} tasks running: old tasks are drained as new ones become healthy",
+                crate::aws::model::family_revision(&other.task_definition),
+                other.status.to_lowercase(),
+                other.running_count
+            ));
+        }
+    }
+    if let Ok(arns) = ecs.list_tasks(None, Some(&ours.id), false).await {
+        if let Ok(tasks) = ecs.describe_tasks(&arns).await {
+            for t in tasks {
+                let id = short_id(&t.task_arn);
+                if t.last_status != "RUNNING" {
+                    let waiting: Vec<String> = t
+                        .containers
+                        .iter()
+                        .filter(|c| c.last_status.as_deref() != Some("RUNNING"))
+                        .map(|c| match &c.reason {
+                            Some(r) => format!(
+                                "{} {} ({r})",
+                                c.name,
+                                c.last_status.as_deref().unwrap_or("PENDING")
+                            ),
+                            None => format!(
+                                "{} {}",
+                                c.name,
+                                c.last_status.as_deref().unwrap_or("PENDING")
+                            ),
+                        })
+                        .collect();
+                    diagnosis.pending.push(format!(
+                        "task {id} is {}{}",
+                        t.last_status,
+                        if waiting.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", waiting.join(", "))
+                        }
+                    ));
+                    continue;
+                }
+                for c in &t.containers {
+                    match c.health_status.as_deref() {
+                        Some("UNKNOWN") => diagnosis.pending.push(format!(
+                            "task {id}: container {} has not passed its health check yet (still in its start period, or its checks have not run)",
+                            c.name
+                        )),
+                        Some("UNHEALTHY") => diagnosis.pending.push(format!(
+                            "task {id}: container {} is UNHEALTHY",
+                            c.name
+                        )),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    for lb in &service.load_balancers {
+        let Some(tg) = lb["targetGroupArn"].as_str() else {
+            continue;
+        };
+        if let Ok(targets) = crate::aws::elb::target_health(elb, tg).await {
+            for t in targets.iter().filter(|t| t["state"] != "healthy") {
+                diagnosis.pending.push(format!(
+                    "target {}:{} of {} is {}{}",
+                    t["target"].as_str().unwrap_or("?"),
+                    t["port"],
+                    short_id(tg),
+                    t["state"].as_str().unwrap_or("unknown"),
+                    t["reason"]
+                        .as_str()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
     }
 }
 
@@ -151,7 +279,12 @@ pub async fn add_logs(
 impl Diagnosis {
     /// The report as shown to the user.
     pub fn render(&self) -> String {
-        let mut out = format!("{}: {}\n", self.service, self.failure);
+        format!("{}: {}\n{}", self.service, self.failure, self.details())
+    }
+
+    /// The report without its first line (the failure, which the live view has just printed).
+    pub fn details(&self) -> String {
+        let mut out = String::new();
         if !self.stop_reasons.is_empty() {
             out.push_str("  stopped tasks:\n");
             for (n, reason) in &self.stop_reasons {
@@ -171,6 +304,12 @@ impl Diagnosis {
             ));
             for line in &tail.lines {
                 out.push_str(&format!("    | {line}\n"));
+            }
+        }
+        if !self.pending.is_empty() {
+            out.push_str("  still pending:\n");
+            for p in &self.pending {
+                out.push_str(&format!("    {p}\n"));
             }
         }
         if !self.events.is_empty() {

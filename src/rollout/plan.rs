@@ -32,7 +32,8 @@ pub struct ServicePlan {
     pub secrets: Vec<String>,
     /// The newest revision of the family, as described by ECS.
     pub latest: Option<Value>,
-    /// The ARN of `latest` when it already equals `rendered` (nothing to register).
+    /// The ARN of an ACTIVE revision that already equals `rendered` (nothing to register): the
+    /// one the service runs, the newest, or one of the few before it.
     pub reuse: Option<String>,
     /// The live service, when it exists.
     pub live: Option<Service>,
@@ -363,7 +364,28 @@ pub fn render_service(
     Ok((rendered, settings, name))
 }
 
-/// Builds the plan for one service from what was rendered and what ECS has.
+/// A rendered task definition as it is registered: task sizes in ECS's own units
+/// ("0.5 vCPU" -> "512"), as ECS stores them.
+pub fn registered_form(task_definition: &Value) -> Value {
+    let mut td = task_definition.clone();
+    for field in ["cpu", "memory"] {
+        if let Some(v) = td.get(field).cloned() {
+            td[field] = Value::String(normalize::task_size(field, &v));
+        }
+    }
+    td
+}
+
+/// Whether `revision` (a DescribeTaskDefinition `taskDefinition`) can stand for `registered`:
+/// ACTIVE (a deregistered revision cannot start new tasks) and equal in canonical form.
+pub fn reusable(registered: &Value, revision: &Value) -> bool {
+    revision["status"].as_str() != Some("INACTIVE")
+        && normalize::same_task_definition(registered, revision)
+}
+
+/// Builds the plan for one service from what was rendered and what ECS has: `latest` is the
+/// family's newest revision, `reuse` the ARN of a revision equal to the rendered one, if any.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_service(
     manifest: &Manifest,
     key: &str,
@@ -371,20 +393,11 @@ pub fn plan_service(
     rendered: render::Rendered,
     settings: Value,
     latest: Option<Value>,
+    reuse: Option<String>,
     live: Option<(Service, Value)>,
 ) -> ServicePlan {
-    let mut td = rendered.task_definition;
-    // Task sizes in ECS's own units ("0.5 vCPU" -> "512"), as ECS stores them.
-    for field in ["cpu", "memory"] {
-        if let Some(v) = td.get(field).cloned() {
-            td[field] = Value::String(normalize::task_size(field, &v));
-        }
-    }
+    let td = registered_form(&rendered.task_definition);
     let family = td["family"].as_str().unwrap_or(key).to_string();
-    let reuse = latest
-        .as_ref()
-        .filter(|l| normalize::same_task_definition(&td, l))
-        .and_then(|l| l["taskDefinitionArn"].as_str().map(str::to_string));
     let setting_changes = live
         .as_ref()
         .map(|(_, raw)| setting_changes(&settings, raw))

@@ -47,6 +47,8 @@ pub enum Failure {
     ServiceMissing,
     /// The watch ran out of time.
     TimedOut { after_secs: u64 },
+    /// The watch ran out of time and ECS never showed the deployment wharf started.
+    NeverStarted { after_secs: u64 },
 }
 
 impl Failure {
@@ -92,6 +94,11 @@ impl fmt::Display for Failure {
             Failure::TimedOut { after_secs } => {
                 write!(f, "timed out after {}", humantime::format_duration(std::time::Duration::from_secs(*after_secs)))
             }
+            Failure::NeverStarted { after_secs } => write!(
+                f,
+                "timed out after {}: the rollout never started (ECS never showed the new deployment)",
+                humantime::format_duration(std::time::Duration::from_secs(*after_secs))
+            ),
         }
     }
 }

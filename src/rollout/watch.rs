@@ -21,6 +21,20 @@ const SLOW: Duration = Duration::from_secs(1);
 const THROTTLED_MAX: Duration = Duration::from_secs(10);
 /// Consecutive failed polls (network, throttling) tolerated before giving up.
 const MAX_POLL_ERRORS: u32 = 20;
+/// DescribeServices is eventually consistent: right after CreateService or UpdateService it may
+/// still show the service as it was (or not at all). A deployment wharf has not seen yet is
+/// waited for, and only after this long may a newer deployment of someone else's count as
+/// having replaced it; with no such deployment, wharf waits until its timeout and then says the
+/// rollout never started.
+pub const VISIBILITY_GRACE: Duration = Duration::from_secs(30);
+
+/// Seconds since the epoch, as ECS stamps events and deployments.
+pub fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
 
 /// How one service's rollout ended.
 #[derive(Debug, Clone)]
@@ -54,6 +68,49 @@ struct Tracked {
     last_row: Option<Row>,
     last: Option<Service>,
     done: Option<(Verdict, Duration)>,
+    /// The target's deployment (or service) has shown in a snapshot.
+    seen: bool,
+    /// The user was told that ECS does not show the deployment yet.
+    told_invisible: bool,
+}
+
+impl Tracked {
+    /// Says once, after a few seconds, that ECS does not show the deployment yet.
+    fn tell_invisible(&mut self, view: &mut View, elapsed: Duration) {
+        if !self.told_invisible && elapsed >= Duration::from_secs(5) {
+            self.told_invisible = true;
+            view.note(&format!(
+                "{}: ECS does not show the new deployment yet (DescribeServices is eventually consistent); still waiting",
+                self.target.service
+            ));
+        }
+    }
+
+    /// Whether a snapshot that lacks the target's deployment (or the service) may be ECS's
+    /// eventual consistency rather than the end: the deployment was never seen, and no newer
+    /// deployment of someone else has shown after the grace period.
+    fn maybe_not_visible_yet(
+        &self,
+        verdict: &Verdict,
+        service: Option<&Service>,
+        elapsed: Duration,
+        started_at: f64,
+    ) -> bool {
+        if self.seen {
+            return false;
+        }
+        match verdict {
+            Verdict::Failed(Failure::ServiceMissing) => true,
+            Verdict::Failed(Failure::Replaced { .. }) => {
+                let newer = service
+                    .and_then(|s| s.primary())
+                    .and_then(|p| p.created_at)
+                    .is_some_and(|created| created >= started_at);
+                !(newer && elapsed >= VISIBILITY_GRACE)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Watches `targets` until each is done or failed, or `timeout` passes. Events older than
@@ -66,6 +123,9 @@ pub async fn watch(
     view: &mut View,
 ) -> Result<Vec<Outcome>> {
     let start = Instant::now();
+    // Epoch seconds when the watch began, less a little for clock skew (deployments created
+    // from then on are newer than wharf's own).
+    let started_at = epoch_now() - 5.0;
     let mut tracked: Vec<Tracked> = targets
         .into_iter()
         .map(|target| Tracked {
@@ -77,6 +137,8 @@ pub async fn watch(
             last_row: None,
             last: None,
             done: None,
+            seen: false,
+            told_invisible: false,
         })
         .collect();
     let mut interval = FAST;
@@ -93,8 +155,14 @@ pub async fn watch(
         let elapsed = start.elapsed();
         if elapsed >= timeout {
             for t in tracked.iter_mut().filter(|t| t.done.is_none()) {
-                let verdict = Verdict::Failed(Failure::TimedOut {
-                    after_secs: timeout.as_secs(),
+                let verdict = Verdict::Failed(if t.seen {
+                    Failure::TimedOut {
+                        after_secs: timeout.as_secs(),
+                    }
+                } else {
+                    Failure::NeverStarted {
+                        after_secs: timeout.as_secs(),
+                    }
                 });
                 view.finished(&t.target.service, &verdict, elapsed);
                 t.done = Some((verdict, elapsed));
@@ -134,6 +202,10 @@ pub async fn watch(
             let elapsed = start.elapsed();
             let Some(service) = service else {
                 let verdict = Verdict::Failed(Failure::ServiceMissing);
+                if t.maybe_not_visible_yet(&verdict, None, elapsed, started_at) {
+                    t.tell_invisible(view, elapsed);
+                    continue;
+                }
                 view.finished(&name, &verdict, elapsed);
                 t.done = Some((verdict, elapsed));
                 changed = true;
@@ -176,18 +248,31 @@ pub async fn watch(
                 t.last_row = Some(row);
             }
             let verdict = assess(&t.target, &service);
+            if t.maybe_not_visible_yet(&verdict, Some(&service), elapsed, started_at) {
+                t.tell_invisible(view, elapsed);
+                t.last = Some(service);
+                continue;
+            }
+            t.seen = true;
             t.last = Some(service);
             if verdict != Verdict::Progressing {
                 if let (Verdict::Failed(_), Some(id)) = (&verdict, t.target.deployment_id.clone()) {
                     // Collect the stopped tasks the failure is about (ECS may already have
                     // dropped the deployment itself), giving tasks still stopping a moment.
-                    for attempt in 0..4 {
-                        let found = newly_stopped(ecs, &id, &t.stopped).await?;
-                        let any = !found.is_empty();
-                        for task in found {
+                    // As many as the deployment counts as failed (the circuit breaker's
+                    // count), when they show within a few seconds.
+                    let failed = t
+                        .last
+                        .as_ref()
+                        .and_then(|s| s.deployment(&id))
+                        .map_or(0, |d| d.failed_tasks)
+                        .max(t.last_failed)
+                        .max(1);
+                    for attempt in 0..12 {
+                        for task in newly_stopped(ecs, &id, &t.stopped).await? {
                             t.stopped.insert(task.task_arn.clone(), task);
                         }
-                        if any || !t.stopped.is_empty() || attempt == 3 {
+                        if t.stopped.len() as i64 >= failed || attempt == 11 {
                             break;
                         }
                         tokio::time::sleep(FAST).await;

@@ -290,8 +290,13 @@ async fn init_from_service_reproduces_a_running_service() {
         ])
         .arg(format!("{cluster}/api"))
         .assert()
-        .success();
+        .success()
+        // It says the tag that runs and a command that works (there is no `-f`).
+        .stderr(predicates::str::contains("wharf -f").not())
+        .stderr(predicates::str::contains("the service runs tag "))
+        .stderr(predicates::str::contains("diff --env staging --tag "));
     let toml = std::fs::read_to_string(dir.path().join("wharf.toml")).unwrap();
+    assert!(toml.contains("# It ran image tag "), "{toml}");
     assert!(toml.contains(&format!("cluster = \"{cluster}\"")), "{toml}");
     assert!(
         toml.contains(&format!("endpoint_url = \"{endpoint}\"")),

@@ -230,6 +230,34 @@ fn a_container_that_exits_at_start_is_diagnosed_with_exit_code_and_logs() {
         .as_str()
         .unwrap()
         .ends_with(":1"));
+
+    // The failed :2 is the family's newest revision; the service runs :1 again. Deploying the
+    // good definition again reuses :1 (registering a :3 identical to it would roll for nothing).
+    p.write("ecs/web.json", &task_definition("web", SERVE, ""));
+    let family = format!("{}-web", p.app);
+    assert_eq!(p.revisions(&family).len(), 2);
+    p.wharf()
+        .args([
+            "deploy",
+            "--env",
+            "local",
+            "--tag",
+            "good",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("nothing to deploy"));
+    assert_eq!(
+        p.revisions(&family).len(),
+        2,
+        "a revision identical to the running :1 was registered"
+    );
+    assert!(p.service("web")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .ends_with(":1"));
 }
 
 #[test]

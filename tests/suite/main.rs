@@ -9,6 +9,7 @@ mod support;
 mod cli_foundation;
 mod corpus;
 mod deploy_e2e;
+mod deploy_engine;
 mod deploy_faults;
 mod deploy_plain_moto;
 mod images_e2e;
