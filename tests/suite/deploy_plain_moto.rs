@@ -237,4 +237,22 @@ team = "platform"
         ],
     );
     assert_eq!(list["taskDefinitionArns"].as_array().unwrap().len(), 2);
+
+    // Plain moto never shows a deployment for an update: a deploy that waits keeps watching (it
+    // may be DescribeServices' eventual consistency) and ends at its timeout with exit 4 saying
+    // the rollout never started, not "another deployment took over" at once.
+    wharf(&[
+        "deploy",
+        "--env",
+        "local",
+        "--tag",
+        "v3",
+        "--timeout",
+        "6s",
+        "--no-rollback",
+    ])
+    .assert()
+    .code(4)
+    .stderr(predicate::str::contains("never started"))
+    .stderr(predicate::str::contains("took over").not());
 }
