@@ -10,6 +10,7 @@ mod cli_foundation;
 mod corpus;
 mod deploy_e2e;
 mod deploy_faults;
+mod deploy_lock;
 mod deploy_plain_moto;
 mod images_e2e;
 mod leak_scan;
