@@ -282,4 +282,25 @@ fn a_lock_that_cannot_be_released_says_so_with_its_expiry_and_the_unlock_command
         .assert()
         .success();
     assert!(holder(&p).is_none());
+
+    // A deploy that did not succeed keeps its own exit code (4, timed out).
+    let _clear = ClearFaults;
+    faults(
+        r#"{"operations": ["ssm:GetParameter", "ssm:DeleteParameter"], "error": "500", "rate": 1.0}"#,
+    );
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v2"])
+        .args(["--timeout", "300ms", "--no-rollback"])
+        .assert()
+        .code(4)
+        .stderr(predicate::str::contains("timed out"))
+        .stderr(predicate::str::contains(format!(
+            "the deploy lock {} remains",
+            lock_name(&p)
+        )));
+    drop(_clear);
+    p.wharf()
+        .args(["unlock", "--env", "local"])
+        .assert()
+        .success();
 }
