@@ -32,6 +32,12 @@ DEFAULTS = {
     # circuit breaker threshold bounds (ECS: ceil(0.5*desired), min 3, max 200)
     "breaker_min_threshold": 3,
     "breaker_max_threshold": 200,
+    # DescribeServices is eventually consistent: after a CreateService/UpdateService that starts a
+    # deployment it shows the service as it was before (a new service: MISSING) for this long
+    "deployment_visibility_seconds": 0.0,
+    # ECS request throttling (AWS's token buckets per action category): 1 = AWS's bucket sizes
+    # and refill rates, other values scale both, 0 = no throttling
+    "ecs_throttle_scale": 1.0,
 }
 
 _lock = threading.Lock()

@@ -24,6 +24,7 @@ from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
 from . import config, engine
+from . import service_deployments as sdx
 
 LOCK = threading.RLock()
 _local = threading.local()
@@ -517,6 +518,7 @@ class ServiceRuntime:
         self.last_completed = None  # (deployment id, task definition arn)
         self.steady = False
         self.steady_event_at = 0.0
+        self.rev_of = {}  # legacy deployment id -> service revision arn (service_deployments)
 
 
 def _svc_rt(service):
@@ -670,13 +672,15 @@ def step_service(backend, key, service):
                                                            "created": None})
         rec.update(status="FAILED", at=t)
         _svc_event(service, f"(service {service.name}) (deployment {primary['id']}) deployment failed: tasks failed to start.")
+        failed, rollback_dep, prev_id = primary, None, None
         if cb["rollback"] and srt.last_completed:
             prev_id, prev_td = srt.last_completed
-            _new_deployment(service, prev_td,
-                            reason=f"ECS deployment detected failure. Rolling back to deployment {prev_id}.")
+            rollback_dep = _new_deployment(
+                service, prev_td, reason=f"ECS deployment detected failure. Rolling back to deployment {prev_id}.")
             service.task_definition = prev_td
             _svc_event(service, f"(service {service.name}) rolling back to deployment {prev_id}.")
             primary = service.deployments[0]
+        sdx.on_breaker_failed(backend, service, failed, rollback_dep, prev_id)
     # forget old deployments with nothing left running
     all_now = _service_tasks(backend, service)
     live_now = [x for x in all_now if x.desired_status == "RUNNING"]
@@ -700,6 +704,7 @@ def step_service(backend, key, service):
                                                            "created": None})
         rec.update(status="COMPLETED", at=t)
         _svc_event(service, f"(service {service.name}) (deployment {primary['id']}) deployment completed.")
+        sdx.on_completed(backend, service, primary)
     if steady and primary.get("rolloutState") == "COMPLETED":
         if not srt.steady or t - srt.steady_event_at >= config.get("steady_state_reemit_seconds"):
             _svc_event(service, f"(service {service.name}) has reached a steady state.")
@@ -710,6 +715,7 @@ def step_service(backend, key, service):
     if steady:
         srt.consecutive_failures = 0  # the launch backoff resets once the service is steady
     _update_counts(service, _service_tasks(backend, service))
+    sdx.tick(backend, service)
 
 
 def _update_counts(service, tasks):
@@ -791,11 +797,13 @@ def _patched_create_service(self, *args, **kwargs):
     if service.task_definition:
         # the task definition ARN with revision, as ECS reports it
         service.task_definition = self.describe_task_definition(service.task_definition).arn
-    if service.deployments:
-        service.deployments[:] = []
-        _new_deployment(service, service.task_definition)
     service.running_count = 0
     service.pending_count = 0
+    if service.deployments:
+        service.deployments[:] = []
+        dep = _new_deployment(service, service.task_definition)
+        sdx.on_new_deployment(self, service, dep)
+    sdx.hide_until_visible(self, f"{service.cluster_name}:{service.name}", None)
     return service
 
 
@@ -809,6 +817,7 @@ def _patched_update_service(self, props):
     td_str = props.get("task_definition")
     new_td = self.describe_task_definition(td_str).arn if td_str else None
     dconf = props.pop("deployment_configuration", None)
+    before = sdx.snapshot_before(self, None, service)
     result = _orig["update_service"](self, props)
     if new_td:
         result.task_definition = new_td
@@ -819,10 +828,18 @@ def _patched_update_service(self, props):
     _deployment_config(result)
     if (new_td and new_td != old_td) or force:
         if (result.deployment_controller or {}).get("type", "ECS") == "ECS":
-            _new_deployment(result, result.task_definition)
+            dep = _new_deployment(result, result.task_definition)
+            sdx.on_new_deployment(self, result, dep)
+            sdx.hide_until_visible(self, f"{result.cluster_name}:{result.name}", before)
     # counts follow the tasks, not the request
     _update_counts(result, _service_tasks(self, result))
     return result
+
+
+def _patched_delete_service(self, cluster_name, service_name, force):
+    service = _orig["delete_service"](self, cluster_name, service_name, force)
+    sdx.on_delete_service(self, service)
+    return service
 
 
 def _patched_run_task(self, cluster_str, task_definition_str, count, overrides, started_by, tags,
@@ -905,14 +922,17 @@ def install(engine_name_):
     _orig["run_task"] = EC2ContainerServiceBackend.run_task
     _orig["stop_task"] = EC2ContainerServiceBackend.stop_task
     _orig["list_tasks"] = EC2ContainerServiceBackend.list_tasks
+    _orig["delete_service"] = EC2ContainerServiceBackend.delete_service
     _orig["advance"] = Task.advance
     EC2ContainerServiceBackend.create_service = _patched_create_service
     EC2ContainerServiceBackend.update_service = _patched_update_service
     EC2ContainerServiceBackend.run_task = _patched_run_task
     EC2ContainerServiceBackend.stop_task = _patched_stop_task
     EC2ContainerServiceBackend.list_tasks = _patched_list_tasks
+    EC2ContainerServiceBackend.delete_service = _patched_delete_service
     Task.advance = _patched_task_advance
     _wrap_response("create_service", ["deploymentConfiguration", "healthCheckGracePeriodSeconds",
                                       "enableExecuteCommand"])
+    sdx.install()
     threading.Thread(target=ticker_loop, name="ecs-ticker", daemon=True).start()
     _ = ecs_models  # keep the import for readers

@@ -4,8 +4,9 @@
 
 Adds, in front of moto's WSGI app:
   * a request log (one line per AWS API request) in $WHARF_TESTBED_DIR/requests.log
+  * ECS request throttling with AWS's token buckets (testbed/throttle.py)
   * fault injection (POST /_testbed/faults)
-  * control endpoints under /_testbed/ (health, config, requests, deployments, faults)
+  * control endpoints under /_testbed/ (health, config, requests, stats, deployments, faults)
 and installs the ECS lifecycle extension, the ECR registry patches and the CloudWatch Logs
 read paths (logs_ext).
 """
@@ -22,7 +23,7 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs
 
-from . import config, ecr_ext, ecs_ext, engine, exec_ext, logs_ext
+from . import config, ecr_ext, ecs_ext, engine, exec_ext, logs_ext, throttle
 
 STATE_DIR = os.environ.get("WHARF_TESTBED_DIR", os.path.expanduser("~/.cache/wharf-testbed"))
 REQUEST_LOG = os.path.join(STATE_DIR, "requests.log")
@@ -108,6 +109,10 @@ def control(environ, start_response, path, body):
                 return _json(start_response, {"cleared": True})
             counts = dict(_counts)
         return _json(start_response, {"total": sum(counts.values()), "counts": counts})
+    if path == "/_testbed/stats":
+        if method in ("DELETE", "POST"):
+            throttle.clear()
+        return _json(start_response, throttle.stats())
     if path == "/_testbed/deployments":
         with ecs_ext.LOCK:
             if method == "DELETE":
@@ -161,6 +166,7 @@ class Middleware:
                 environ["PATH_INFO"] = "/moto-api/reset"
                 result = list(self.app(environ, start_response))
                 ecs_ext.reset()
+            throttle.refill_all()
             return result
         if path.startswith("/moto-api"):
             with ecs_ext.LOCK:
@@ -174,6 +180,9 @@ class Middleware:
                     fh.write(f"{ts:.6f}\t{service}\t{op}\n")
             except OSError:
                 pass
+        if not throttle.allow(environ, service, op):
+            return _json(start_response, {"__type": "ThrottlingException", "message": "Rate exceeded"},
+                         "400 Bad Request")
         fault = _match_fault(service, op)
         if fault:
             kind = fault["error"]
