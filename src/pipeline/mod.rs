@@ -290,6 +290,7 @@ async fn run_stage(
                 no_wait: false,
                 no_rollback: false,
                 timeout: run.timeout,
+                skip_image_check: false,
             };
             deploy::deploy(&inner, &options).await
         }

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::aws::ecs::{Described, Ecs};
 use crate::aws::model::{family_revision, Service};
 use crate::error::{Error, Result};
+use crate::images::check::{self, ImageUse};
 use crate::project::connect::Connected;
 use crate::project::manifest::{Environment, Manifest};
 use crate::project::normalize;
@@ -247,6 +248,19 @@ pub async fn register(ecs: &Ecs, document: &Value) -> Result<String> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The family's newest revision when it is ACTIVE and equals `document` in canonical form (as a
+/// deploy's plan decides), else a newly [`register`]ed one; with whether it registered. For
+/// `wharf run`, which has no plan.
+pub async fn register_unless_latest(ecs: &Ecs, document: &Value) -> Result<(String, bool)> {
+    let document = plan::in_ecs_units(document.clone());
+    let family = document["family"].as_str().unwrap_or_default();
+    let latest = ecs.describe_task_definition(family).await?;
+    if let Some(arn) = plan::reusable(&document, latest.as_ref()) {
+        return Ok((arn, false));
+    }
+    Ok((register(ecs, &document).await?, true))
 }
 
 /// What applying one service's plan did.
@@ -826,6 +840,8 @@ pub struct DeployOptions {
     pub no_rollback: bool,
     /// Give up watching after this long (exit 4).
     pub timeout: Duration,
+    /// Register without checking that the images exist.
+    pub skip_image_check: bool,
 }
 
 /// Renders, registers what changed, creates or updates the services, watches, rolls back on
@@ -858,6 +874,13 @@ pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
             .collect();
         report(ctx, &results);
         return Ok(0);
+    }
+    if !args.skip_image_check {
+        let uses: Vec<ImageUse> = plans
+            .iter()
+            .flat_map(|p| check::uses_of(&format!("service {}", p.key), &p.rendered))
+            .collect();
+        check::check_images(ctx, &conn, &uses).await?;
     }
     confirm(ctx, &conn.env_name, conn.environment(), "Deploy")?;
     let opts = WatchOptions {

@@ -363,6 +363,26 @@ pub fn render_service(
     Ok((rendered, settings, name))
 }
 
+/// A rendered task definition with its task sizes in ECS's own units ("0.5 vCPU" -> "512"), as
+/// ECS stores them.
+pub fn in_ecs_units(mut td: Value) -> Value {
+    for field in ["cpu", "memory"] {
+        if let Some(v) = td.get(field).cloned() {
+            td[field] = Value::String(normalize::task_size(field, &v));
+        }
+    }
+    td
+}
+
+/// The ARN of `latest` (the family's newest revision) when it is ACTIVE and equals `rendered` in
+/// canonical form: nothing to register, that revision is the one.
+pub fn reusable(rendered: &Value, latest: Option<&Value>) -> Option<String> {
+    latest
+        .filter(|l| l["status"].as_str().map_or(true, |s| s == "ACTIVE"))
+        .filter(|l| normalize::same_task_definition(rendered, l))
+        .and_then(|l| l["taskDefinitionArn"].as_str().map(str::to_string))
+}
+
 /// Builds the plan for one service from what was rendered and what ECS has.
 pub fn plan_service(
     manifest: &Manifest,
@@ -373,18 +393,9 @@ pub fn plan_service(
     latest: Option<Value>,
     live: Option<(Service, Value)>,
 ) -> ServicePlan {
-    let mut td = rendered.task_definition;
-    // Task sizes in ECS's own units ("0.5 vCPU" -> "512"), as ECS stores them.
-    for field in ["cpu", "memory"] {
-        if let Some(v) = td.get(field).cloned() {
-            td[field] = Value::String(normalize::task_size(field, &v));
-        }
-    }
+    let td = in_ecs_units(rendered.task_definition);
     let family = td["family"].as_str().unwrap_or(key).to_string();
-    let reuse = latest
-        .as_ref()
-        .filter(|l| normalize::same_task_definition(&td, l))
-        .and_then(|l| l["taskDefinitionArn"].as_str().map(str::to_string));
+    let reuse = reusable(&td, latest.as_ref());
     let setting_changes = live
         .as_ref()
         .map(|(_, raw)| setting_changes(&settings, raw))
