@@ -41,37 +41,26 @@ def install():
     # --- ECR images backed by the registry (added for `wharf promote`) -------------------------
     # Images reach the test-bed registry through `docker push`, which moto never sees. Real ECR
     # is one store behind both its API and its registry endpoint, so BatchGetImage falls back to
-    # the registry for images moto does not know (and remembers them), and PutImage also writes
+    # the registry for images moto does not know (by tag or digest, and remembers them), and
+    # PutImage also writes
     # the manifest to the registry under the new tag, so `docker pull` sees what the API tagged.
     orig_batch_get_image = ecr_models.ECRBackend.batch_get_image
     orig_put_image = ecr_models.ECRBackend.put_image
 
     def batch_get_image(self, repository_name, registry_id=None, image_ids=None):
-        response = orig_batch_get_image(self, repository_name, registry_id, image_ids)
         repository = self.repositories.get(repository_name)
-        still_failing = []
-        for failure in response["failures"]:
-            wanted = next(
-                (i for i in (image_ids or [])
-                 if i.get("imageTag", "null") == failure["imageId"].get("imageTag")),
-                None,
-            )
-            ref = wanted and (wanted.get("imageDigest") or wanted.get("imageTag"))
-            fetched = ref and _registry_manifest(repository_name, ref)
-            if not fetched:
-                still_failing.append(failure)
-                continue
-            body, media_type, digest = fetched
-            tag = wanted.get("imageTag")
-            image = next((i for i in repository.images if i.get_image_digest() == digest), None)
-            if image is None:
-                image = ecr_models.Image(self.account_id, tag, body, repository_name,
-                                         media_type, digest)
-                repository.images.append(image)
-            elif tag and tag not in image.image_tags:
-                image.image_tags.append(tag)
-            response["images"].append(image)
-        response["failures"] = still_failing
+        if repository is not None:
+            for wanted in image_ids or []:
+                if not _known(repository, wanted):
+                    _import_from_registry(self.account_id, repository, repository_name, wanted)
+        response = orig_batch_get_image(self, repository_name, registry_id, image_ids)
+        # As AWS documents: each failure names the image id that was asked for (moto writes
+        # {"imageTag": "null"} for a digest).
+        response["failures"] = [
+            {"imageId": dict(wanted), "failureCode": "ImageNotFound",
+             "failureReason": "Requested image not found"}
+            for wanted in image_ids or [] if not _known(repository, wanted)
+        ]
         return response
 
     def put_image(self, repository_name, image_manifest, image_tag,
@@ -84,6 +73,28 @@ def install():
 
     ecr_models.ECRBackend.batch_get_image = batch_get_image
     ecr_models.ECRBackend.put_image = put_image
+
+
+def _known(repository, wanted):
+    """Whether moto holds the image `wanted` ({imageDigest} and/or {imageTag}) in `repository`."""
+    digest, tag = wanted.get("imageDigest"), wanted.get("imageTag")
+    return any((digest and image.get_image_digest() == digest) or (tag and tag in image.image_tags)
+               for image in repository.images)
+
+
+def _import_from_registry(account_id, repository, repository_name, wanted):
+    """Makes the image `wanted` known to moto when the registry has it (pushed with docker)."""
+    tag = wanted.get("imageTag")
+    fetched = _registry_manifest(repository_name, wanted.get("imageDigest") or tag)
+    if not fetched:
+        return
+    body, media_type, digest = fetched
+    image = next((i for i in repository.images if i.get_image_digest() == digest), None)
+    if image is None:
+        repository.images.append(ecr_models.Image(account_id, tag, body, repository_name,
+                                                  media_type, digest))
+    elif tag and tag not in image.image_tags:
+        image.image_tags.append(tag)
 
 
 _MANIFEST_TYPES = ", ".join([

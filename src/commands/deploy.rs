@@ -30,6 +30,9 @@ pub struct Args {
     /// Give up watching after this long (exit 4), e.g. 15m, 90s.
     #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
+    /// Register without checking first that every image exists in its registry.
+    #[arg(long)]
+    pub skip_image_check: bool,
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
@@ -41,6 +44,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         no_rollback: args.no_rollback,
         timeout: args.timeout,
         atomic: args.atomic,
+        skip_image_check: args.skip_image_check,
     };
     deploy(ctx, &options).await
 }

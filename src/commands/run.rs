@@ -40,6 +40,9 @@ pub struct Args {
     /// At Ctrl-C, stop the task too (by default it keeps running).
     #[arg(long)]
     pub stop_on_interrupt: bool,
+    /// Register without checking first that every image exists in its registry.
+    #[arg(long)]
+    pub skip_image_check: bool,
     /// The command to run instead of the job's or the task definition's.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -100,6 +103,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             detach: args.detach,
             timeout: args.timeout,
             stop_on_interrupt: args.stop_on_interrupt,
+            skip_image_check: args.skip_image_check,
         },
     )
     .await

@@ -321,3 +321,65 @@ pub enum PutOutcome {
     Tagged(String),
     AlreadyTagged,
 }
+
+/// Whether ECR holds an image (ecr:DescribeImages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Present,
+    /// The image (or its whole repository) is not there.
+    Missing,
+    /// ECR would not say (no permission, or an error); why.
+    Unknown(String),
+}
+
+impl Ecr {
+    /// ECR in `region` (the config's own region when None), for images whose registry host names
+    /// another region than the environment's.
+    pub fn in_region(
+        config: &aws_config::SdkConfig,
+        region: Option<&str>,
+        registry_id: Option<String>,
+    ) -> Ecr {
+        let mut builder = aws_sdk_ecr::config::Builder::from(config);
+        if let Some(r) = region {
+            builder = builder.region(aws_config::Region::new(r.to_string()));
+        }
+        Ecr {
+            client: aws_sdk_ecr::Client::from_conf(builder.build()),
+            registry_id,
+        }
+    }
+
+    /// Whether `repository` holds the image at `digest` (when given) or `tag`. One
+    /// DescribeImages call; unlike BatchGetImage it does not count as a pull.
+    pub async fn image_presence(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> Presence {
+        let id = match digest {
+            Some(d) => ImageIdentifier::builder().image_digest(d).build(),
+            None => ImageIdentifier::builder()
+                .image_tag(tag.unwrap_or("latest"))
+                .build(),
+        };
+        let out = self
+            .client
+            .describe_images()
+            .set_registry_id(self.registry_id.clone())
+            .repository_name(repository)
+            .image_ids(id)
+            .send()
+            .await;
+        match out {
+            Ok(o) if o.image_details().is_empty() => Presence::Missing,
+            Ok(_) => Presence::Present,
+            Err(e) => match e.as_service_error() {
+                Some(s) if s.is_image_not_found_exception() => Presence::Missing,
+                Some(s) if s.is_repository_not_found_exception() => Presence::Missing,
+                _ => Presence::Unknown(crate::aws::error("ecr:DescribeImages", e).message),
+            },
+        }
+    }
+}

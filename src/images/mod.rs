@@ -4,9 +4,11 @@
 //! reference at a tag, the default tag (git short SHA, `-dirty`), build contexts (a folder, or a
 //! git URL with a ref and subfolder), the build order from `image('x')` in build args (and the
 //! cycle error), and compose mode. The engine is [`crate::engine`]; ECR and the registry API are
-//! [`ecr`] and [`registry`]; the verbs' work is in [`build`], [`push`] and [`promote`].
+//! [`ecr`] and [`registry`]; the verbs' work is in [`build`], [`push`] and [`promote`]; [`check`]
+//! makes sure the images a deploy or a run is about to register exist.
 
 pub mod build;
+pub mod check;
 pub mod ecr;
 pub mod promote;
 pub mod push;

@@ -436,6 +436,138 @@ async fn copy_contents(
     Ok(())
 }
 
+/// What an anonymous look at a manifest found (see [`probe_manifest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    Present,
+    Missing,
+    /// The registry wants credentials wharf does not have for it.
+    NeedsAuth,
+    /// No answer to go by (unreachable, an unexpected status); why.
+    Failed(String),
+}
+
+/// The base URL of the registry API of `host` (Docker Hub's for `docker.io`).
+fn api_base(host: &str) -> String {
+    match host {
+        "docker.io" | "index.docker.io" | "registry-1.docker.io" => {
+            "https://registry-1.docker.io".to_string()
+        }
+        _ if is_loopback(host) => format!("http://{host}"),
+        _ => format!("https://{host}"),
+    }
+}
+
+/// Whether `host` has the manifest `repository:reference` (a tag or a digest), asked without
+/// credentials: a HEAD of the manifest, and when the registry answers with a Bearer challenge
+/// (Docker Hub, GHCR, public ECR), the anonymous pull token it hands out and the HEAD again.
+pub async fn probe_manifest(host: &str, repository: &str, reference: &str) -> Probe {
+    let base = api_base(host);
+    let http = match reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .tls_built_in_root_certs(!base.starts_with("http://"))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return Probe::Failed(crate::error::chain(&e)),
+    };
+    let url = format!("{base}/v2/{repository}/manifests/{reference}");
+    let head = |token: Option<String>| {
+        let mut req = http.head(&url).header("Accept", MANIFEST_TYPES);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+    let resp = match head(None).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Probe::Failed(format!("cannot reach {host}: {}", crate::error::chain(&e)))
+        }
+    };
+    let resp = match resp.status().as_u16() {
+        401 => {
+            let challenge = resp
+                .headers()
+                .get("WWW-Authenticate")
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_challenge);
+            let Some((realm, service)) = challenge else {
+                return Probe::NeedsAuth;
+            };
+            let scope = format!("repository:{repository}:pull");
+            let mut token_url = format!("{realm}?scope={scope}");
+            if let Some(service) = service {
+                token_url.push_str(&format!("&service={service}"));
+            }
+            let token = match http.get(&token_url).send().await {
+                Ok(r) if r.status().is_success() => r
+                    .bytes()
+                    .await
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()),
+                _ => None,
+            };
+            let Some(token) = token.and_then(|t| {
+                t["token"]
+                    .as_str()
+                    .or(t["access_token"].as_str())
+                    .map(str::to_string)
+            }) else {
+                return Probe::NeedsAuth;
+            };
+            match head(Some(token)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    return Probe::Failed(format!(
+                        "cannot reach {host}: {}",
+                        crate::error::chain(&e)
+                    ))
+                }
+            }
+        }
+        _ => resp,
+    };
+    match resp.status().as_u16() {
+        200 => Probe::Present,
+        404 => Probe::Missing,
+        401 | 403 => Probe::NeedsAuth,
+        code => Probe::Failed(format!("{host} answered HTTP {code}")),
+    }
+}
+
+/// The realm and service of a `Bearer realm="…",service="…",scope="…"` challenge.
+fn bearer_challenge(header: &str) -> Option<(String, Option<String>)> {
+    let rest = header.trim().strip_prefix("Bearer ")?;
+    let mut realm = None;
+    let mut service = None;
+    let mut chars = rest.chars().peekable();
+    loop {
+        let key: String = chars
+            .by_ref()
+            .skip_while(|c| *c == ',' || c.is_whitespace())
+            .take_while(|c| *c != '=')
+            .collect();
+        if key.is_empty() {
+            break;
+        }
+        let value: String = if chars.peek() == Some(&'"') {
+            chars.next();
+            let v = chars.by_ref().take_while(|c| *c != '"').collect();
+            v
+        } else {
+            chars.by_ref().take_while(|c| *c != ',').collect()
+        };
+        match key.trim() {
+            "realm" => realm = Some(value),
+            "service" => service = Some(value),
+            _ => {}
+        }
+    }
+    Some((realm?, service))
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256_digest(bytes: &[u8]) -> String {
     hex_digest(&Sha256::digest(bytes))
@@ -456,6 +588,26 @@ mod tests {
             sha256_digest(b""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn bearer_challenges_give_realm_and_service() {
+        assert_eq!(
+            bearer_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull,push""#
+            ),
+            Some((
+                "https://auth.docker.io/token".to_string(),
+                Some("registry.docker.io".to_string())
+            ))
+        );
+        assert_eq!(
+            bearer_challenge(r#"Bearer realm="https://ghcr.io/token""#),
+            Some(("https://ghcr.io/token".to_string(), None))
+        );
+        assert_eq!(bearer_challenge(r#"Basic realm="registry""#), None);
+        assert_eq!(api_base("docker.io"), "https://registry-1.docker.io");
+        assert_eq!(api_base("127.0.0.1:5000"), "http://127.0.0.1:5000");
     }
 
     #[test]

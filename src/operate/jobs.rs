@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::aws::ecs::Described;
 use crate::aws::model::{family_revision, short_id, Task};
 use crate::error::{Error, Result};
+use crate::images::check;
 use crate::operate::logs::{self, StreamTail};
 use crate::project::connect::Connected;
 use crate::project::manifest::{Network, UnitKind};
@@ -232,6 +233,8 @@ pub struct RunRequest {
     pub detach: bool,
     pub timeout: Option<Duration>,
     pub stop_on_interrupt: bool,
+    /// Register without checking that the images exist.
+    pub skip_image_check: bool,
 }
 
 /// The task definition to run, its document, and how to launch it.
@@ -241,7 +244,33 @@ struct Prepared {
     launch: Launch,
 }
 
-async fn prepare(conn: &Connected, target: &Runnable) -> Result<Prepared> {
+/// Checks the images of `document` (unless asked not to), then reuses the family's newest
+/// revision when it is the same, or registers it.
+async fn check_and_register(
+    ctx: &Settings,
+    conn: &Connected,
+    owner: &str,
+    document: &Value,
+    skip_image_check: bool,
+) -> Result<String> {
+    if !skip_image_check {
+        check::check_images(ctx, conn, &check::uses_of(owner, document)).await?;
+    }
+    let (arn, registered) = deploy::register_unless_reusable(&conn.ecs, document).await?;
+    ctx.out.verbose(format!(
+        "{} {}",
+        if registered { "registered" } else { "reusing" },
+        family_revision(&arn)
+    ));
+    Ok(arn)
+}
+
+async fn prepare(
+    ctx: &Settings,
+    conn: &Connected,
+    target: &Runnable,
+    skip_image_check: bool,
+) -> Result<Prepared> {
     let inputs = conn
         .resolved
         .inputs(&conn.manifest, &conn.env_name, conn.tag.as_deref());
@@ -259,7 +288,14 @@ async fn prepare(conn: &Connected, target: &Runnable) -> Result<Prepared> {
                 &format!("job `{name}`"),
             )?;
             crate::rollout::deploy::check_secrets(conn, &rendered.secrets).await?;
-            let arn = deploy::register(&conn.ecs, &rendered.task_definition).await?;
+            let arn = check_and_register(
+                ctx,
+                conn,
+                &format!("job {name}"),
+                &rendered.task_definition,
+                skip_image_check,
+            )
+            .await?;
             Ok(Prepared {
                 arn,
                 document: rendered.task_definition,
@@ -287,7 +323,14 @@ async fn prepare(conn: &Connected, target: &Runnable) -> Result<Prepared> {
                     &format!("service `{key}`"),
                 )?;
                 crate::rollout::deploy::check_secrets(conn, &rendered.secrets).await?;
-                let arn = deploy::register(&conn.ecs, &rendered.task_definition).await?;
+                let arn = check_and_register(
+                    ctx,
+                    conn,
+                    &format!("service {key}"),
+                    &rendered.task_definition,
+                    skip_image_check,
+                )
+                .await?;
                 return Ok(Prepared {
                     arn,
                     document: rendered.task_definition,
@@ -361,7 +404,7 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
     };
     let units: Vec<Unit> = render_unit.into_iter().collect();
     let conn = Connected::open(ctx, req.tag.clone(), &units).await?;
-    let prepared = prepare(&conn, &req.target).await?;
+    let prepared = prepare(ctx, &conn, &req.target, req.skip_image_check).await?;
     let container = job_container(&prepared.document, req.container.as_deref())?;
     let what = match &req.target {
         Runnable::Job(n) => format!("job {n}"),

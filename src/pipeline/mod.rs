@@ -291,6 +291,7 @@ async fn run_stage(
                 no_rollback: false,
                 timeout: run.timeout,
                 atomic: false,
+                skip_image_check: false,
             };
             deploy::deploy(&inner, &options).await
         }

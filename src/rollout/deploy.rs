@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::aws::ecs::{Described, Ecs};
 use crate::aws::model::{family_revision, Service};
 use crate::error::{Error, Result};
+use crate::images::check::{self, ImageUse};
 use crate::project::connect::Connected;
 use crate::project::manifest::{Environment, Manifest};
 use crate::project::normalize;
@@ -300,6 +301,16 @@ pub async fn register(ecs: &Ecs, document: &Value) -> Result<String> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// An ACTIVE revision of the family equal to `document` in canonical form (the newest, or one
+/// of the few before it, as a deploy's plan finds them), else a newly [`register`]ed one; with
+/// whether it registered. For `wharf run`, which has no plan.
+pub async fn register_unless_reusable(ecs: &Ecs, document: &Value) -> Result<(String, bool)> {
+    if let (_, Some(arn)) = find_revisions(ecs, document, None).await? {
+        return Ok((arn, false));
+    }
+    Ok((register(ecs, &plan::registered_form(document)).await?, true))
 }
 
 /// What applying one service's plan did.
@@ -1016,6 +1027,8 @@ pub struct DeployOptions {
     pub timeout: Duration,
     /// When one service fails, roll back the others this deploy rolled out.
     pub atomic: bool,
+    /// Register without checking that the images exist.
+    pub skip_image_check: bool,
 }
 
 /// Renders, registers what changed, creates or updates the services, watches, rolls back on
@@ -1048,6 +1061,13 @@ pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
             .collect();
         report(ctx, &results);
         return Ok(0);
+    }
+    if !args.skip_image_check {
+        let uses: Vec<ImageUse> = plans
+            .iter()
+            .flat_map(|p| check::uses_of(&format!("service {}", p.key), &p.rendered))
+            .collect();
+        check::check_images(ctx, &conn, &uses).await?;
     }
     if conn.environment().confirm && !ctx.yes {
         // What is asked about, before the question.

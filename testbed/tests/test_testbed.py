@@ -4,6 +4,7 @@ import os
 import subprocess
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 
@@ -36,6 +37,54 @@ def test_ecr_uri_and_token_reach_the_registry(busybox_image):
         "Authorization": "Basic " + base64.b64encode(b"AWS:wrong").decode()})
     with pytest.raises(urllib.error.HTTPError):
         urllib.request.urlopen(req, timeout=10)
+
+
+def test_ecr_image_lookups_answer_as_aws_documents(busybox_image):
+    """DescribeImages and BatchGetImage for an image pushed with docker (wharf's image check
+    relies on them): found by tag and by digest; a missing tag, digest or repository is reported
+    as AWS documents it."""
+    name = "tb/lookup-" + uuid.uuid4().hex[:6]
+    repo = aws("ecr", "create-repository", "--repository-name", name)["repository"]
+    pw = subprocess.run(["aws", "ecr", "get-login-password"], env=ENV, capture_output=True, text=True,
+                        check=True).stdout.strip()
+    cfg = os.path.join(ENV["WHARF_TESTBED_DIR"], "test-docker-config")
+    base = [ENGINE] + (["--config", cfg] if ENGINE == "docker" else [])
+    subprocess.run(base + ["login", "--username", "AWS", "--password-stdin", REGISTRY], input=pw, text=True,
+                   check=True, capture_output=True)
+    ref = f"{repo['repositoryUri']}:v1"
+    subprocess.run([ENGINE, "tag", busybox_image, ref], check=True)
+    subprocess.run(base + ["push", ref], check=True, capture_output=True)
+    missing = "sha256:" + "0" * 64
+
+    # BatchGetImage first (before DescribeImages imports the registry's tags): by digest, with a
+    # missing digest asked first.
+    by_tag = aws("ecr", "batch-get-image", "--repository-name", name, "--image-ids", "imageTag=v1")
+    assert by_tag["failures"] == []
+    digest = by_tag["images"][0]["imageId"]["imageDigest"]
+    assert by_tag["images"][0]["imageId"]["imageTag"] == "v1"
+    other = "tb/lookup-" + uuid.uuid4().hex[:6]
+    aws("ecr", "create-repository", "--repository-name", other)
+    subprocess.run([ENGINE, "tag", busybox_image, f"{REGISTRY}/{other}:v1"], check=True)
+    subprocess.run(base + ["push", f"{REGISTRY}/{other}:v1"], check=True, capture_output=True)
+    both = aws("ecr", "batch-get-image", "--repository-name", other, "--image-ids",
+               f"imageDigest={missing}", f"imageDigest={digest}")
+    assert [i["imageId"]["imageDigest"] for i in both["images"]] == [digest]
+    assert both["failures"] == [{"imageId": {"imageDigest": missing}, "failureCode": "ImageNotFound",
+                                 "failureReason": "Requested image not found"}]
+
+    details = aws("ecr", "describe-images", "--repository-name", name, "--image-ids",
+                  "imageTag=v1")["imageDetails"]
+    assert [(d["imageDigest"], d["imageTags"]) for d in details] == [(digest, ["v1"])]
+    details = aws("ecr", "describe-images", "--repository-name", name, "--image-ids",
+                  f"imageDigest={digest}")["imageDetails"]
+    assert [d["imageDigest"] for d in details] == [digest]
+    for ids, error in ((["imageTag=nope"], "ImageNotFoundException"),
+                       ([f"imageDigest={missing}"], "ImageNotFoundException")):
+        p = aws("ecr", "describe-images", "--repository-name", name, "--image-ids", *ids, check=False)
+        assert p.returncode != 0 and error in p.stderr, p.stderr
+    p = aws("ecr", "describe-images", "--repository-name", "tb/no-such-repo", "--image-ids", "imageTag=v1",
+            check=False)
+    assert p.returncode != 0 and "RepositoryNotFoundException" in p.stderr, p.stderr
 
 
 def test_request_log_counts_and_faults():

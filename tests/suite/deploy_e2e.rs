@@ -163,6 +163,7 @@ fn a_missing_image_fails_rolls_back_and_says_why() {
         "\"image\": \"{registry}/wharf-test/missing:{{ tag }}\"",
     );
     p.write("ecs/web.json", &td);
+    // --skip-image-check: the rollout itself finds out, as it would without the check.
     p.wharf()
         .args([
             "deploy",
@@ -172,6 +173,7 @@ fn a_missing_image_fails_rolls_back_and_says_why() {
             "bad",
             "--timeout",
             "2m",
+            "--skip-image-check",
         ])
         .assert()
         .code(1)
@@ -183,6 +185,82 @@ fn a_missing_image_fails_rolls_back_and_says_why() {
         web["taskDefinition"].as_str().unwrap().ends_with(":1"),
         "back on the good revision"
     );
+}
+
+#[test]
+fn images_that_were_never_pushed_are_refused_before_anything_is_registered() {
+    let p = project_with(&[("web", SERVE, ""), ("worker", SERVE, "")], "");
+    // web: a tag never pushed; worker: the pushed image at a digest it does not have.
+    let td = task_definition("web", SERVE, "").replace(
+        "\"image\": \"{image}\"",
+        "\"image\": \"{registry}/wharf-test/busybox:never-{{ tag }}\"",
+    );
+    p.write("ecs/web.json", &td);
+    let missing_digest = format!("sha256:{}", "0".repeat(64));
+    let td = task_definition("worker", SERVE, "").replace(
+        "\"image\": \"{image}\"",
+        &format!("\"image\": \"{{registry}}/wharf-test/busybox@{missing_digest}\""),
+    );
+    p.write("ecs/worker.json", &td);
+    let registry = support::registry();
+    let out = p
+        .wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    for wanted in [
+        format!("main (service web): {registry}/wharf-test/busybox:never-v1"),
+        format!("main (service worker): {registry}/wharf-test/busybox@{missing_digest}"),
+        "--skip-image-check".to_string(),
+    ] {
+        assert!(stderr.contains(&wanted), "{wanted:?} in {stderr}");
+    }
+    for family in ["web", "worker"] {
+        assert_eq!(
+            p.revisions(&format!("{}-{family}", p.app)).len(),
+            0,
+            "nothing registered for {family}"
+        );
+    }
+    // --skip-image-check goes on and registers (so no deploy lock was left behind either).
+    p.wharf()
+        .args([
+            "deploy",
+            "--env",
+            "local",
+            "--tag",
+            "v1",
+            "--no-wait",
+            "--skip-image-check",
+            "web",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("registered"));
+    assert_eq!(p.revisions(&format!("{}-web", p.app)).len(), 1);
+    // The pushed image by its digest passes the check.
+    let digest = support::ecr_digest("wharf-test/busybox", "1");
+    let td = task_definition("worker", SERVE, "").replace(
+        "\"image\": \"{image}\"",
+        &format!("\"image\": \"{{registry}}/wharf-test/busybox@{digest}\""),
+    );
+    p.write("ecs/worker.json", &td);
+    p.wharf()
+        .args([
+            "deploy",
+            "--env",
+            "local",
+            "--tag",
+            "v1",
+            "--no-wait",
+            "worker",
+        ])
+        .assert()
+        .success();
+    assert_eq!(p.revisions(&format!("{}-worker", p.app)).len(), 1);
 }
 
 #[test]

@@ -120,6 +120,7 @@ team = "platform"
         .replace("{{ image_uri }}", "127.0.0.1:5000/plain/web"),
     )
     .unwrap();
+    // The image was never pushed (only the requests matter here): --skip-image-check.
     let wharf = |args: &[&str]| {
         let mut cmd = support::wharf_assert();
         cmd.current_dir(dir.path())
@@ -128,12 +129,20 @@ team = "platform"
             .args(args);
         cmd
     };
-    wharf(&["deploy", "--env", "local", "--tag", "v1", "--no-wait"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains(
-            "registered plain-web:1 (creating service)",
-        ));
+    wharf(&[
+        "deploy",
+        "--env",
+        "local",
+        "--tag",
+        "v1",
+        "--no-wait",
+        "--skip-image-check",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains(
+        "registered plain-web:1 (creating service)",
+    ));
 
     let td = aws_at(
         ep,
@@ -194,11 +203,19 @@ team = "platform"
     // A second deploy of the same tag registers nothing (plain moto forgets the deployment
     // configuration, so wharf sees a settings change and updates the service with the same
     // revision); a new tag registers revision 2 and updates the service in one call.
-    wharf(&["deploy", "--env", "local", "--tag", "v1", "--no-wait"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("registered").not())
-        .stderr(predicate::str::contains("plain-web:1"));
+    wharf(&[
+        "deploy",
+        "--env",
+        "local",
+        "--tag",
+        "v1",
+        "--no-wait",
+        "--skip-image-check",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains("registered").not())
+    .stderr(predicate::str::contains("plain-web:1"));
     let list = aws_at(
         ep,
         &[
@@ -209,9 +226,17 @@ team = "platform"
         ],
     );
     assert_eq!(list["taskDefinitionArns"].as_array().unwrap().len(), 1);
-    wharf(&["deploy", "--env", "local", "--tag", "v2", "--no-wait"])
-        .assert()
-        .success();
+    wharf(&[
+        "deploy",
+        "--env",
+        "local",
+        "--tag",
+        "v2",
+        "--no-wait",
+        "--skip-image-check",
+    ])
+    .assert()
+    .success();
     let svc = aws_at(
         ep,
         &[

@@ -147,6 +147,63 @@ fn a_job_whose_image_cannot_be_pulled_says_why_and_exits_1() {
         .replace("{image}", "{registry}/wharf-test/does-not-exist:1");
     let toml = format!("{WHARF_TOML}\n[jobs.migrate]\ntask_definition = \"ecs/migrate.json\"\n");
     let p = Project::new(&[("wharf.toml", &toml), ("ecs/migrate.json", &td)]);
+    // Refused before anything is registered: the image is not in the registry.
+    p.wharf()
+        .args(["run", "migrate", "--env", "local", "--tag", "v1"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(format!(
+            "main (job migrate): {}/wharf-test/does-not-exist:1",
+            support::registry()
+        )));
+    assert_eq!(p.revisions(&format!("{}-migrate", p.app)).len(), 0);
+    // Without the check, the task itself fails to start and wharf says why.
+    p.wharf()
+        .args([
+            "run",
+            "migrate",
+            "--env",
+            "local",
+            "--tag",
+            "v1",
+            "--timeout",
+            "2m",
+            "--skip-image-check",
+        ])
+        .timeout(Duration::from_secs(150))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("could not start"))
+        .stderr(predicate::str::contains("CannotPullContainerError"));
+}
+
+#[test]
+fn identical_runs_reuse_the_revision_and_a_changed_command_registers_a_new_one() {
+    let p = job_project(r#"["sh", "-c", "echo one"]"#, "");
+    let family = format!("{}-migrate", p.app);
+    for _ in 0..2 {
+        p.wharf()
+            .args([
+                "run",
+                "migrate",
+                "--env",
+                "local",
+                "--tag",
+                "v1",
+                "--timeout",
+                "2m",
+            ])
+            .timeout(Duration::from_secs(150))
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("one"))
+            .stderr(predicate::str::contains(format!("({family}:1)")));
+    }
+    assert_eq!(p.revisions(&family).len(), 1, "the second run reuses :1");
+    p.write(
+        "ecs/migrate.json",
+        &task_definition("migrate", r#"["sh", "-c", "echo two"]"#, ""),
+    );
     p.wharf()
         .args([
             "run",
@@ -160,9 +217,10 @@ fn a_job_whose_image_cannot_be_pulled_says_why_and_exits_1() {
         ])
         .timeout(Duration::from_secs(150))
         .assert()
-        .code(1)
-        .stderr(predicate::str::contains("could not start"))
-        .stderr(predicate::str::contains("CannotPullContainerError"));
+        .success()
+        .stdout(predicate::str::contains("two"))
+        .stderr(predicate::str::contains(format!("({family}:2)")));
+    assert_eq!(p.revisions(&family).len(), 2);
 }
 
 #[test]

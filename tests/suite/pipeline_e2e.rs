@@ -229,7 +229,7 @@ fn all_stops_at_a_failing_apply_and_at_a_failing_deploy() {
         ))
         .stderr(predicate::str::is_match(r"apply +failed").unwrap())
         .stderr(predicate::str::is_match(r"deploy +not run").unwrap());
-    // Apply passes; the deploy fails (an image the registry does not have) and is rolled back.
+    // Apply passes; the deploy fails: the image check finds an image the registry does not have.
     p.write("infra/main.tf", "variable \"app_tag\" {\n  type = string\n}\n\noutput \"tag\" {\n  value = var.app_tag\n}\n");
     p.write(
         "ecs/web.json",

@@ -240,6 +240,9 @@ pub fn busybox_image() -> String {
                 let out = child.wait_with_output().expect("the engine finishes");
                 assert!(out.status.success(), "{engine} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
             };
+            // As on AWS, the image goes to an ECR repository that exists (wharf checks with
+            // ecr:DescribeImages that the images it deploys are there).
+            ensure_ecr_repository("wharf-test/busybox");
             let dir_str = dir.path().to_str().expect("utf-8 path").to_string();
             run(&["build", "-q", "-t", &reference, &dir_str], None);
             let password = std::env::var("WHARF_TESTBED_REGISTRY_PASSWORD").unwrap_or_else(|_| format!("{ACCOUNT}-auth-token"));
@@ -248,6 +251,37 @@ pub fn busybox_image() -> String {
             reference
         })
         .clone()
+}
+
+/// Creates the ECR repository `name` in the test bed unless it exists.
+pub fn ensure_ecr_repository(name: &str) {
+    require_testbed();
+    let out = Command::new(aws_bin())
+        .args(["ecr", "create-repository", "--repository-name", name])
+        .envs(aws_env())
+        .output()
+        .expect("the AWS CLI runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || stderr.contains("RepositoryAlreadyExistsException"),
+        "aws ecr create-repository {name} failed: {stderr}"
+    );
+}
+
+/// The digest of `repository:tag` in the test bed's ECR, as ecr:DescribeImages reports it.
+pub fn ecr_digest(repository: &str, tag: &str) -> String {
+    let out = aws(&[
+        "ecr",
+        "describe-images",
+        "--repository-name",
+        repository,
+        "--image-ids",
+        &format!("imageTag={tag}"),
+    ]);
+    out["imageDetails"][0]["imageDigest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{repository}:{tag} is in ECR: {out}"))
+        .to_string()
 }
 
 /// The suite runs its topics side by side in one binary. A test that changes the test bed for
