@@ -118,36 +118,15 @@ struct Knobs(&'static str);
 
 impl Knobs {
     fn set(body: &'static str, reset: &'static str) -> Knobs {
-        post_config(body);
+        support::testbed_control("POST", "/_testbed/config", Some(body));
         Knobs(reset)
     }
 }
 
 impl Drop for Knobs {
     fn drop(&mut self) {
-        post_config(self.0);
+        support::testbed_control("POST", "/_testbed/config", Some(self.0));
     }
-}
-
-fn post_config(body: &str) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            body,
-        ])
-        .arg(format!("{}/_testbed/config", support::endpoint()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "could not set test-bed knobs {body}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

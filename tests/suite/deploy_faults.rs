@@ -9,34 +9,6 @@ use std::io::{BufRead, BufReader};
 
 use support::{task_definition, Project, WHARF_TOML};
 
-fn faults(body: &str) {
-    let out = std::process::Command::new("curl")
-        .args([
-            "-sf",
-            "-X",
-            "POST",
-            "-H",
-            "content-type: application/json",
-            "-d",
-            body,
-        ])
-        .arg(format!("{}/_testbed/faults", support::endpoint()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "could not set faults: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn clear_faults() {
-    let _ = std::process::Command::new("curl")
-        .args(["-sf", "-X", "DELETE"])
-        .arg(format!("{}/_testbed/faults", support::endpoint()))
-        .output();
-}
-
 #[test]
 fn throttling_5xx_and_lost_answers_end_right_without_duplicate_revisions() {
     let _alone = support::alone();
@@ -57,7 +29,7 @@ fn throttling_5xx_and_lost_answers_end_right_without_duplicate_revisions() {
         .success();
 
     // Before the deploy: answers lost after AWS acted (twice), a 503, a 500.
-    faults(
+    let faults = support::inject_faults(
         r#"[{"operations": ["ecs:RegisterTaskDefinition"], "error": "drop_after", "count": 2},
             {"operations": ["ecs:UpdateService"], "error": "503", "count": 1},
             {"operations": ["ecs:DescribeTaskDefinition"], "error": "500", "count": 1}]"#,
@@ -80,11 +52,13 @@ fn throttling_5xx_and_lost_answers_end_right_without_duplicate_revisions() {
         line.clear();
     }
     // While watching: more throttling in a row than the SDK's own retries absorb.
-    faults(r#"{"operations": ["ecs:DescribeServices"], "error": "throttle", "count": 7}"#);
+    let more = support::inject_faults(
+        r#"{"operations": ["ecs:DescribeServices"], "error": "throttle", "count": 7}"#,
+    );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     let status = child.wait().unwrap();
-    clear_faults();
+    drop((more, faults));
     let all = format!("{seen}{rest}");
     assert_eq!(status.code(), Some(0), "{all}");
     assert!(

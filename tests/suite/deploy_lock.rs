@@ -223,35 +223,12 @@ fn the_holder_is_named_after_the_uid_without_user() {
     aws(&["ssm", "delete-parameter", "--name", &lock_name(&p)]);
 }
 
-fn faults(body: &str) {
-    let out = std::process::Command::new("curl")
-        .args(["-sf", "-X", "POST", "-H", "content-type: application/json"])
-        .args(["-d", body])
-        .arg(format!("{}/_testbed/faults", support::endpoint()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "could not set faults");
-}
-
-/// Clears the test bed's faults when dropped (also when the test panics).
-struct ClearFaults;
-
-impl Drop for ClearFaults {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("curl")
-            .args(["-sf", "-X", "DELETE"])
-            .arg(format!("{}/_testbed/faults", support::endpoint()))
-            .output();
-    }
-}
-
 #[test]
 fn a_lock_that_cannot_be_released_says_so_with_its_expiry_and_the_unlock_command() {
     let _alone = support::alone();
     let p = project("", SERVE, "");
-    let _clear = ClearFaults;
     // Every request that releases the lock fails (the SDK's retries included).
-    faults(
+    let _clear = support::inject_faults(
         r#"{"operations": ["ssm:GetParameter", "ssm:DeleteParameter"], "error": "500", "rate": 1.0}"#,
     );
     let out = p
@@ -284,8 +261,7 @@ fn a_lock_that_cannot_be_released_says_so_with_its_expiry_and_the_unlock_command
     assert!(holder(&p).is_none());
 
     // A deploy that did not succeed keeps its own exit code (4, timed out).
-    let _clear = ClearFaults;
-    faults(
+    let _clear = support::inject_faults(
         r#"{"operations": ["ssm:GetParameter", "ssm:DeleteParameter"], "error": "500", "rate": 1.0}"#,
     );
     p.wharf()

@@ -312,6 +312,42 @@ impl Drop for Alone {
     }
 }
 
+/// Sends `body` (JSON) to the test bed's control endpoint `path` (`/_testbed/faults`,
+/// `/_testbed/config`): `POST`, or `DELETE` without a body. Panics when the test bed refuses.
+pub fn testbed_control(method: &str, path: &str, body: Option<&str>) {
+    let mut curl = Command::new("curl");
+    curl.args(["-sf", "-X", method]);
+    if let Some(body) = body {
+        curl.args(["-H", "content-type: application/json", "-d", body]);
+    }
+    let out = curl
+        .arg(format!("{}{path}", endpoint()))
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "the test bed refused {method} {path} {}: {}",
+        body.unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Injects test-bed faults (global: hold [`alone`]) until the guard is dropped, also when the
+/// test panics.
+pub fn inject_faults(body: &str) -> Faults {
+    testbed_control("POST", "/_testbed/faults", Some(body));
+    Faults
+}
+
+/// See [`inject_faults`].
+pub struct Faults;
+
+impl Drop for Faults {
+    fn drop(&mut self) {
+        testbed_control("DELETE", "/_testbed/faults", None);
+    }
+}
+
 /// A throwaway wharf project on disk.
 pub struct Project {
     pub dir: tempfile::TempDir,
