@@ -58,7 +58,7 @@ pub fn confirm(ctx: &Settings, env_name: &str, env: &Environment, what: &str) ->
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
         return Err(Error::usage(format!(
-            "environment `{env_name}` asks for confirmation before changes, and there is no terminal to ask on"
+            "{what} in environment `{env_name}`: the environment asks for confirmation before changes, and there is no terminal to ask on"
         ))
         .with_hint("pass --yes to confirm"));
     }
@@ -645,10 +645,22 @@ where
     .await?;
     let result = work(signal).await;
     let released = lock.release().await;
+    // A lock that could not be released is said (how long it stays, how to clear it), and the
+    // results are still reported: the deploy's own exit code wins; a deploy that succeeded but
+    // left its lock behind exits 3, as an AWS error.
+    let unreleased = released.err();
+    if let Some(e) = &unreleased {
+        ctx.out.warn(&e.message);
+        if let Some(hint) = &e.hint {
+            ctx.out.status(format!("  hint: {hint}"));
+        }
+    }
     let results = result?;
-    released?;
     report(ctx, &results);
-    Ok(exit_code(&results))
+    match (exit_code(&results), unreleased) {
+        (0, Some(e)) => Ok(e.exit_code()),
+        (code, _) => Ok(code),
+    }
 }
 
 /// Watches rollouts wharf started outside a deploy plan (redeploy, rollback, wait) to their end

@@ -11,6 +11,7 @@ mod corpus;
 mod deploy_e2e;
 mod deploy_engine;
 mod deploy_faults;
+mod deploy_lock;
 mod deploy_plain_moto;
 mod images_e2e;
 mod leak_scan;
