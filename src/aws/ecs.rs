@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 /// `$op` (`?` in the enclosing function).
 macro_rules! send_captured {
     ($customized:expr, $op:literal) => {{
+        crate::aws::pace::ecs($op).await;
         let cap = Capture::new();
         $customized
             .interceptor(cap.clone())
@@ -113,6 +114,7 @@ impl Ecs {
         let mut arns = Vec::new();
         let mut token = None;
         loop {
+            crate::aws::pace::ecs("ecs:ListTasks").await;
             let page = self
                 .client
                 .list_tasks()
@@ -136,6 +138,7 @@ impl Ecs {
     /// when it does not exist.
     pub async fn describe_task_definition(&self, name: &str) -> Result<Option<Value>> {
         let cap = Capture::new();
+        crate::aws::pace::ecs("ecs:DescribeTaskDefinition").await;
         let result = self
             .client
             .describe_task_definition()
@@ -217,6 +220,7 @@ impl Ecs {
     /// of ListTaskDefinitions. The family prefix also matches longer family names, and
     /// implementations may not sort, so the ARNs are filtered and ordered here.
     pub async fn newest_task_definitions(&self, family: &str, n: usize) -> Result<Vec<String>> {
+        crate::aws::pace::ecs("ecs:ListTaskDefinitions").await;
         let page = self
             .client
             .list_task_definitions()
@@ -337,6 +341,7 @@ impl Ecs {
         let mut arns = Vec::new();
         let mut token = None;
         loop {
+            crate::aws::pace::ecs("ecs:ListTaskDefinitions").await;
             let page = self
                 .client
                 .list_task_definitions()
@@ -377,6 +382,7 @@ impl Ecs {
 
     /// StopTask for `task` (id or ARN), with `reason` shown in the stopped task.
     pub async fn stop_task(&self, task: &str, reason: &str) -> Result<()> {
+        crate::aws::pace::ecs("ecs:StopTask").await;
         self.client
             .stop_task()
             .cluster(&self.cluster)

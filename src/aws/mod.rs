@@ -7,6 +7,7 @@
 pub mod ecs;
 pub mod elb;
 pub mod model;
+pub mod pace;
 pub mod raw;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -1060,6 +1060,7 @@ pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
             })
             .collect();
         report(ctx, &results);
+        warn_held_lock(&conn, ctx).await;
         return Ok(0);
     }
     if !args.skip_image_check {
@@ -1088,6 +1089,39 @@ pub async fn deploy(ctx: &Settings, args: &DeployOptions) -> Result<i32> {
         execute(conn, ctx, plans, &opts, &signal).await
     })
     .await
+}
+
+/// A deploy with nothing to do takes no lock; it says when one is held all the same (a deploy
+/// killed after it updated the services leaves its lock, and nothing else would say so until the
+/// next deploy with a change is refused). Best effort: a lock that cannot be read is not said.
+async fn warn_held_lock(conn: &Connected, ctx: &Settings) {
+    let Ok(Some(current)) = crate::rollout::lock::DeployLock::read(
+        &conn.clients.ssm,
+        conn.manifest.app(),
+        &conn.env_name,
+    )
+    .await
+    else {
+        return;
+    };
+    let dead = current
+        .holder
+        .as_ref()
+        .is_some_and(|h| h.dead_on_this_host() && !h.expired());
+    ctx.out.warn(if dead {
+        format!(
+            "the deploy lock {} is still held by {}, a process on this host that is no longer running (killed?); unless another checkout on this host is deploying, clear it with `wharf unlock --env {}`",
+            current.name,
+            current.describe(),
+            conn.env_name
+        )
+    } else {
+        format!(
+            "the deploy lock {} is held by {}",
+            current.name,
+            current.describe()
+        )
+    });
 }
 
 fn print_plan(ctx: &Settings, plans: &[ServicePlan]) -> Result<i32> {

@@ -238,6 +238,16 @@ impl DeployLock {
                 {
                     let current = Self::holder(ssm, &name).await?;
                     match current {
+                        // Our own PutParameter, carried out but its answer lost, then retried
+                        // by the SDK: the lock is ours.
+                        Some(h) if h == holder => {
+                            return Ok(DeployLock {
+                                ssm: ssm.clone(),
+                                name,
+                                env: env.to_string(),
+                                holder,
+                            })
+                        }
                         Some(h) if h.dead_on_this_host() && !h.expired() => {
                             return Err(Error::failed(format!(
                                 "{app}/{env} is locked by {}: held by pid {} on this host, which is no longer running (killed?)",

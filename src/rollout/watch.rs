@@ -3,8 +3,10 @@
 //!
 //! Pacing: DescribeServices for all watched services (10 per call) every 250 ms while something
 //! changes, slowing to once a second when nothing does (so a steady state or a failure is seen
-//! within a second), and backing off to 10 s while ECS throttles. DescribeTasks is called only
-//! for tasks wharf has not seen stop yet, when a deployment's failed count rises. At 10 services
+//! within a second), and backing off to 10 s while ECS throttles. A poll of many services waits
+//! at least 70 ms per call it makes (0.7 s at 100 services), which keeps DescribeServices at 14
+//! calls a second at most, under ECS's sustained 20 a second. DescribeTasks is called only for
+//! tasks wharf has not seen stop yet, when a deployment's failed count rises. At 10 services
 //! that is about one request a second, far under ECS's documented rate limits.
 
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,14 @@ use crate::rollout::view::{Row, View};
 const FAST: Duration = Duration::from_millis(250);
 const SLOW: Duration = Duration::from_secs(1);
 const THROTTLED_MAX: Duration = Duration::from_secs(10);
+/// Time between polls per DescribeServices call a poll makes: 14 calls a second at most, under
+/// ECS's sustained rate for DescribeServices (20 a second, shared with ListServices).
+const PER_CALL: Duration = Duration::from_millis(70);
+
+/// The shortest time between two polls of `pending` services.
+fn poll_floor(pending: usize) -> Duration {
+    PER_CALL * pending.div_ceil(crate::aws::ecs::DESCRIBE_SERVICES_BATCH) as u32
+}
 /// Consecutive failed polls (network, throttling) tolerated before giving up.
 const MAX_POLL_ERRORS: u32 = 20;
 /// DescribeServices is eventually consistent: right after CreateService or UpdateService it may
@@ -287,7 +297,8 @@ pub async fn watch(
             FAST
         } else {
             (interval + interval / 2).min(SLOW)
-        };
+        }
+        .max(poll_floor(pending.len()));
         if tracked.iter().any(|t| t.done.is_none()) {
             let left = timeout.saturating_sub(start.elapsed());
             tokio::time::sleep(interval.min(left)).await;
