@@ -323,11 +323,21 @@ impl DeployLock {
     /// Releases the lock if it is still ours. When that fails, the error says that the lock
     /// remains, until when, and the command that clears it.
     pub async fn release(self) -> Result<()> {
-        let released = match Self::holder(&self.ssm, &self.name).await {
-            Ok(Some(h)) if h == self.holder => Self::delete(&self.ssm, &self.name).await,
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
+        // A lock left behind blocks the next deploy, so throttling and 5xx get more rounds than
+        // the SDK's own retries (whose retry budget a long deploy under errors may have spent):
+        // four more, 0.5 s to 4 s apart.
+        let mut pause = std::time::Duration::from_millis(500);
+        let mut released = self.try_release().await;
+        for _ in 0..4 {
+            match &released {
+                Err(e) if e.retryable => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    released = self.try_release().await;
+                }
+                _ => break,
+            }
+        }
         released.map_err(|e| {
             Error::aws(format!(
                 "the deploy lock {} remains: {}; it expires at {}",
@@ -340,6 +350,14 @@ impl DeployLock {
                 self.env
             ))
         })
+    }
+
+    async fn try_release(&self) -> Result<()> {
+        match Self::holder(&self.ssm, &self.name).await {
+            Ok(Some(h)) if h == self.holder => Self::delete(&self.ssm, &self.name).await,
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Breaks the lock `seen` (as [`DeployLock::read`] returned it), unless it changed hands
