@@ -16,33 +16,15 @@ Prints a Markdown report on stdout.
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 
-ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
-REGISTRY = os.environ["WHARF_TESTBED_REGISTRY"]
+from benchlib import ENDPOINT, IMAGE, TD, api, project as make_project, run
+
 WHARF = os.environ["WHARF_BIN"]
 ECS_DEPLOY = os.environ["ECS_DEPLOY_BIN"]
 AWS = os.environ.get("AWS_BIN", "aws")
-IMAGE = os.environ["BENCH_IMAGE"]
-SUBNET = os.environ["BENCH_SUBNET"]
 REPS = int(os.environ.get("BENCH_REPS", "5"))
 N = 10
-
-
-def api(path):
-    with urllib.request.urlopen(f"{ENDPOINT}{path}") as r:
-        return json.load(r)
-
-
-def run(cmd, cwd=None, check=True):
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    return p
 
 
 def timed(cmd, cwd=None):
@@ -51,50 +33,13 @@ def timed(cmd, cwd=None):
     return time.time() - t
 
 
-TD = """{
-  "family": "bench-%(cluster)s-%(svc)s",
-  "networkMode": "awsvpc",
-  "requiresCompatibilities": ["FARGATE"],
-  "cpu": "256", "memory": "512",
-  "containerDefinitions": [{
-    "name": "main", "image": "%(image)s", "essential": true,
-    "command": ["sh", "-c", "while true; do sleep 1; done"],
-    "environment": [{"name": "TAG", "value": "%(tag)s"}]
-  }]
-}"""
-
-
-def project(cluster):
-    """A wharf project with N services in `cluster`."""
-    d = tempfile.mkdtemp(prefix=f"bench-{cluster}-")
-    toml = f'''app = "bench"
-[environments.local]
-region = "us-east-1"
-account = "123456789012"
-endpoint_url = "{ENDPOINT}"
-registry = "{REGISTRY}"
-cluster = "{cluster}"
-[environments.local.network]
-subnets = ["{SUBNET}"]
-'''
-    os.makedirs(f"{d}/ecs")
-    for i in range(N):
-        svc = f"s{i}"
-        toml += f'\n[services.{svc}]\ntask_definition = "ecs/{svc}.json"\ndesired_count = 1\n'
-        with open(f"{d}/ecs/{svc}.json", "w") as f:
-            f.write(TD % {"cluster": cluster, "svc": svc, "image": IMAGE, "tag": "{{ tag }}"})
-    with open(f"{d}/wharf.toml", "w") as f:
-        f.write(toml)
-    return d
-
-
 def wharf(d, *args):
     return [WHARF, "--file", f"{d}/wharf.toml", *args]
 
 
 def script_deploy(cluster, svc, tag):
     """The seed's flow: register-task-definition, then update-service (two AWS CLI calls)."""
-    td = TD % {"cluster": cluster, "svc": svc, "image": IMAGE, "tag": tag}
+    td = TD % {"family": f"bench-{cluster}", "svc": svc, "image": IMAGE, "tag": tag}
     out = run([AWS, "ecs", "register-task-definition", "--cli-input-json", td, "--output", "json"]).stdout
     arn = json.loads(out)["taskDefinition"]["taskDefinitionArn"]
     run([AWS, "ecs", "update-service", "--cluster", cluster, "--service", svc, "--task-definition", arn,
@@ -116,7 +61,7 @@ def main():
     dirs = {}
     for k, c in clusters.items():
         run([AWS, "ecs", "create-cluster", "--cluster-name", c])
-        dirs[k] = project(c)
+        dirs[k] = make_project("bench", c, [f"s{i}" for i in range(N)], f"bench-{c}")
         # Every tool starts from the same state: N steady services created by wharf.
         run(wharf(dirs[k], "deploy", "--env", "local", "--tag", "init", "--timeout", "5m"))
 

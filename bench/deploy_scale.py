@@ -16,77 +16,19 @@ For each it measures:
   - throttled requests, from the test bed's stats endpoint (GET /_testbed/stats).
 Prints a Markdown report on stdout.
 """
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter
 
-ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
-REGISTRY = os.environ["WHARF_TESTBED_REGISTRY"]
+from benchlib import ENDPOINT, api, project as make_project, run
+
 WHARF = os.environ["WHARF_BIN"]
 AWS = os.environ.get("AWS_BIN", "aws")
-IMAGE = os.environ["BENCH_IMAGE"]
-SUBNET = os.environ["BENCH_SUBNET"]
 REQUEST_LOG = os.path.join(os.environ["WHARF_TESTBED_DIR"], "requests.log")
 N = int(os.environ.get("BENCH_SERVICES", "100"))
 TIMEOUT = os.environ.get("BENCH_TIMEOUT", "15m")
 # DescribeServices requests of one poll go out back to back; polls are >= 250 ms apart.
 POLL_GAP = 0.15
-
-
-def api(path, payload=None, method=None):
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(f"{ENDPOINT}{path}", data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)
-
-
-def run(cmd, check=True):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-TD = """{
-  "family": "scale-%(cluster)s-%(svc)s",
-  "networkMode": "awsvpc",
-  "requiresCompatibilities": ["FARGATE"],
-  "cpu": "256", "memory": "512",
-  "containerDefinitions": [{
-    "name": "main", "image": "%(image)s", "essential": true,
-    "command": ["sh", "-c", "while true; do sleep 1; done"],
-    "environment": [{"name": "TAG", "value": "%(tag)s"}]
-  }]
-}"""
-
-
-def project(cluster):
-    d = tempfile.mkdtemp(prefix=f"scale-{cluster}-")
-    toml = f'''app = "scale"
-[environments.local]
-region = "us-east-1"
-account = "123456789012"
-endpoint_url = "{ENDPOINT}"
-registry = "{REGISTRY}"
-cluster = "{cluster}"
-[environments.local.network]
-subnets = ["{SUBNET}"]
-'''
-    os.makedirs(f"{d}/ecs")
-    for i in range(N):
-        svc = f"s{i:03d}"
-        toml += f'\n[services.{svc}]\ntask_definition = "ecs/{svc}.json"\ndesired_count = 1\n'
-        with open(f"{d}/ecs/{svc}.json", "w") as f:
-            f.write(TD % {"cluster": cluster, "svc": svc, "image": IMAGE, "tag": "{{ tag }}"})
-    with open(f"{d}/wharf.toml", "w") as f:
-        f.write(toml)
-    return d
 
 
 def log_since(offset):
@@ -154,7 +96,7 @@ def main():
     stamp = str(int(time.time()))
     cluster = f"scale-{stamp}"
     run([AWS, "ecs", "create-cluster", "--cluster-name", cluster])
-    d = project(cluster)
+    d = make_project("scale", cluster, [f"s{i:03d}" for i in range(N)], f"scale-{cluster}")
     try:
         api("/_testbed/config", {"run_containers": False, "ecs_throttle_scale": 1.0})
         results = [deploy(d, cluster, "v1", "create (first deploy)"),

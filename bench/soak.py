@@ -22,25 +22,20 @@ over the killed deploy and the next one together.
 Tasks are scripted (knob run_containers = 0, restored afterwards); ECS throttling stays as the
 test bed has it. Prints the tallies as Markdown and exits 1 when a check failed.
 """
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections import Counter
 
 import boto3
 from botocore.config import Config
 
-ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
-REGISTRY = os.environ["WHARF_TESTBED_REGISTRY"]
+from benchlib import ENDPOINT, api, project
+
 WHARF = os.environ["WHARF_BIN"]
-IMAGE = os.environ["BENCH_IMAGE"]
-SUBNET = os.environ["BENCH_SUBNET"]
 N = int(os.environ.get("SOAK_RUNS", "100"))
 M = int(os.environ.get("SOAK_KILLS", "20"))
 SEED = int(os.environ.get("SOAK_SEED", str(int(time.time()))))
@@ -65,14 +60,6 @@ ecs = boto3.client("ecs", endpoint_url=ENDPOINT, config=cfg)
 ssm = boto3.client("ssm", endpoint_url=ENDPOINT, config=cfg)
 
 
-def api(path, payload=None, method=None):
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(f"{ENDPOINT}{path}", data=data, method=method or ("POST" if data else "GET"),
-                                 headers={"content-type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        return json.load(r)
-
-
 def set_faults():
     # The test bed tries the faults in order, each with its own rate: rates conditional on the
     # earlier ones not firing give 30 % / 5 % / 5 % / 5 % of all requests.
@@ -88,48 +75,13 @@ def clear_faults():
     api("/_testbed/faults", method="DELETE")
 
 
-TD = """{
-  "family": "%(app)s-%(svc)s",
-  "networkMode": "awsvpc",
-  "requiresCompatibilities": ["FARGATE"],
-  "cpu": "256", "memory": "512",
-  "containerDefinitions": [{
-    "name": "main", "image": "%(image)s", "essential": true,
-    "command": ["sh", "-c", "while true; do sleep 1; done"],
-    "environment": [{"name": "TAG", "value": "%(tag)s"}]
-  }]
-}"""
-
-
-def project(app, cluster):
-    d = tempfile.mkdtemp(prefix=f"{app}-")
-    toml = f'''app = "{app}"
-[environments.local]
-region = "us-east-1"
-account = "123456789012"
-endpoint_url = "{ENDPOINT}"
-registry = "{REGISTRY}"
-cluster = "{cluster}"
-[environments.local.network]
-subnets = ["{SUBNET}"]
-'''
-    os.makedirs(f"{d}/ecs")
-    for svc in SERVICES:
-        toml += f'\n[services.{svc}]\ntask_definition = "ecs/{svc}.json"\ndesired_count = 1\n'
-        with open(f"{d}/ecs/{svc}.json", "w") as f:
-            f.write(TD % {"app": app, "svc": svc, "image": IMAGE, "tag": "{{ tag }}"})
-    with open(f"{d}/wharf.toml", "w") as f:
-        f.write(toml)
-    return d
-
-
 class Soak:
     def __init__(self):
         stamp = f"{int(time.time())}{rng.randrange(1000):03d}"
         self.app = f"soak{stamp}"
         self.cluster = f"soak-{stamp}"
         ecs.create_cluster(clusterName=self.cluster)
-        self.dir = project(self.app, self.cluster)
+        self.dir = project(self.app, self.cluster, SERVICES, self.app)
         self.lock = f"/wharf/locks/{self.app}/local"
         self.tag_of_td = {}
 

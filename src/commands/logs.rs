@@ -34,7 +34,7 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
-    let now = crate::rollout::deploy::epoch_now();
+    let now = crate::rollout::watch::epoch_now();
     let now_ms = (now * 1000.0) as i64;
     let start = logs::parse_time(&args.since, now_ms, "--since")?;
     let end = args

@@ -34,7 +34,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Redeploy")?;
     let conn = &conn;
     deploy::under_lock(conn, ctx, "redeploy", args.timeout, |signal| async move {
-        let since = deploy::epoch_now();
+        let since = crate::rollout::watch::epoch_now();
         let updates = futures::future::try_join_all(names.iter().map(|name| {
             let request =
                 json!({"cluster": conn.ecs.cluster, "service": name, "forceNewDeployment": true});

@@ -65,7 +65,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Roll back")?;
     let conn = &conn;
     deploy::under_lock(conn, ctx, "rollback", args.timeout, |signal| async move {
-        let since = deploy::epoch_now();
+        let since = crate::rollout::watch::epoch_now();
         let mut view = View::for_output(&ctx.out);
         let mut targets = Vec::new();
         for (name, from, to) in &moves {

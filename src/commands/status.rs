@@ -30,7 +30,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     let conn = Connected::open(ctx, None, &[]).await?;
     let names = conn.service_names(&keys)?;
     let described = conn.ecs.describe_services(&names).await?;
-    let now = deploy::epoch_now();
+    let now = crate::rollout::watch::epoch_now();
     let mut docs = Vec::new();
     let mut missing = false;
     for d in described {

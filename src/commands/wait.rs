@@ -51,7 +51,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     let mut view = View::for_output(&ctx.out);
     // Only what happens from now on: older events belong to rollouts that already ended (or
     // began before wharf attached) and would be shown as if new.
-    let since = deploy::epoch_now();
+    let since = crate::rollout::watch::epoch_now();
     results.extend(
         deploy::watch_started(
             &conn,

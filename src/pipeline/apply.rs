@@ -80,7 +80,7 @@ pub async fn terraform_apply(ctx: &Settings, env: &str, opts: &ApplyOptions) -> 
     }
     args.extend(project.plan_args(opts.tag.as_deref()));
     ctx.out.verbose(format!("terraform {}", args.join(" ")));
-    let since = deploy::epoch_now();
+    let since = crate::rollout::watch::epoch_now();
     let code = terraform::stream(&project.dir, &args, streams).await?;
     if code != 0 {
         return Err(Error::failed(format!(

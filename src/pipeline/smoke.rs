@@ -189,7 +189,7 @@ async fn roll_back_to(
     timeout: Duration,
 ) -> Result<Vec<String>> {
     let names: Vec<String> = before.keys().cloned().collect();
-    let since = deploy::epoch_now();
+    let since = crate::rollout::watch::epoch_now();
     let mut targets = Vec::new();
     let mut rolled = Vec::new();
     for d in conn.ecs.describe_services(&names).await? {

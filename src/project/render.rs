@@ -92,7 +92,7 @@ pub struct Rendered {
     pub config: Option<crate::project::config_files::Prepared>,
 }
 
-pub use crate::project::unresolved::is_unresolved;
+use crate::project::unresolved::is_unresolved;
 use crate::project::unresolved::{marker, MARKER_CLOSE, MARKER_OPEN};
 
 /// Renders the task definition of `unit`, applies the cpu/memory overrides of the project file

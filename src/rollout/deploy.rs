@@ -492,7 +492,7 @@ pub struct WatchOptions {
     pub atomic: bool,
 }
 
-pub use crate::rollout::watch::epoch_now;
+use crate::rollout::watch::epoch_now;
 
 /// Watches `targets`, or returns `Err(Interrupted)` at Ctrl-C with the command that re-attaches.
 pub async fn watch_or_interrupt(
