@@ -116,10 +116,14 @@ pub enum Command {
     Validate(commands::validate::Args),
     /// Print a service's or job's rendered task definition as JSON.
     Render(commands::render::Args),
-    /// Write a starter project, or adopt a running ECS service (--from-service).
+    /// Write a starter project, adopt a running ECS service (--from-service), or import a Copilot or ecspresso project.
     Init(commands::init::Args),
     /// Print shell completions.
     Completions(commands::completions::Args),
+    /// Print the JSON Schema of wharf.toml (for editors and validators).
+    Schema(commands::schema::Args),
+    /// Print the man page, or write one per verb into a folder (--dir).
+    Man(commands::man::Args),
     /// Terraform workspaces per environment: create, init, list.
     Env(commands::env::Args),
     /// Terraform plan for an environment, then the service changes a deploy would make.
@@ -213,6 +217,8 @@ async fn run(ctx: &Settings, command: Command) -> Result<i32> {
         Command::Render(args) => commands::render::run(ctx, args).await,
         Command::Init(args) => commands::init::run(ctx, args).await,
         Command::Completions(args) => commands::completions::run(ctx, args),
+        Command::Schema(args) => commands::schema::run(ctx, args),
+        Command::Man(args) => commands::man::run(ctx, args),
         Command::Env(args) => commands::env::run(ctx, args).await,
         Command::Plan(args) => commands::plan::run(ctx, args).await,
         Command::Apply(args) => commands::apply::run(ctx, args).await,

@@ -1,4 +1,6 @@
-//! `wharf init`: writes a starter project; `--from-service CLUSTER/SERVICE` adopts a running one.
+//! `wharf init`: writes a starter project; `--from-service CLUSTER/SERVICE` adopts a running one;
+//! `--from-copilot [DIR]` and `--from-ecspresso CONFIG...` import another tool's project
+//! ([`crate::project::import`]) and print what has to be finished by hand.
 //!
 //! Adoption reads the service (DescribeServices) and its task definition (DescribeTaskDefinition)
 //! as raw JSON and turns them into a `wharf.toml` and a template that reproduce them
@@ -9,13 +11,20 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::project::import::{key_name as key, toml_str as q};
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Import a running ECS service (CLUSTER/SERVICE) with its task definition; needs --env.
-    #[arg(long, value_name = "CLUSTER/SERVICE")]
+    #[arg(long, value_name = "CLUSTER/SERVICE", conflicts_with_all = ["from_copilot", "from_ecspresso"])]
     pub from_service: Option<String>,
+    /// Import an AWS Copilot workspace (the folder holding copilot/; default: this folder).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".", conflicts_with = "from_ecspresso")]
+    pub from_copilot: Option<PathBuf>,
+    /// Import ecspresso configs (YAML or JSON), one service each, into one project (environment: --env, default `default`).
+    #[arg(long, value_name = "CONFIG", num_args = 1..)]
+    pub from_ecspresso: Vec<PathBuf>,
     /// The app name (default: the project folder's name).
     #[arg(long)]
     pub app: Option<String>,
@@ -30,6 +39,8 @@ pub struct StarterFiles {
     pub files: Vec<(PathBuf, String)>,
     /// The image tag the adopted service runs (its essential container's), if it has one.
     pub running_tag: Option<String>,
+    /// What an import could not carry over.
+    pub notes: Vec<crate::project::import::Note>,
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
@@ -39,9 +50,19 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let app = match &args.app {
-        Some(a) => a.clone(),
-        None => default_app_name(&root),
+    let copilot = args.from_copilot.as_ref().map(|dir| {
+        crate::project::import::copilot::CopilotSource {
+            dir,
+            root: &root,
+            app: args.app.as_deref(),
+            region: ctx.region.as_deref(),
+            file_name: "",
+        }
+    });
+    let app = match (&args.app, &copilot) {
+        (Some(a), _) => a.clone(),
+        (None, Some(c)) => crate::project::import::copilot::app_name(c)?,
+        (None, None) => default_app_name(&root),
     };
     if let Some(problem) = crate::project::manifest::name_problem(&app, 64) {
         return Err(
@@ -54,6 +75,24 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         .map(|f| f.to_string_lossy().to_string())
         .unwrap_or_else(|| crate::project::manifest::FILE_NAME.to_string());
     let project = match &args.from_service {
+        None if copilot.is_some() => {
+            let mut source = copilot.expect("checked");
+            source.file_name = &file_name;
+            source.app = Some(&app);
+            imported(crate::project::import::copilot::import(&source)?)
+        }
+        None if !args.from_ecspresso.is_empty() => {
+            imported(crate::project::import::ecspresso::import(
+                &crate::project::import::ecspresso::EcspressoSource {
+                    configs: &args.from_ecspresso,
+                    root: &root,
+                    app: &app,
+                    env: ctx.env.as_deref().unwrap_or("default"),
+                    region: ctx.region.as_deref(),
+                    file_name: &file_name,
+                },
+            )?)
+        }
         None => starter(&app, &file_name),
         Some(spec) => {
             let env = ctx.env_name()?.to_string();
@@ -104,6 +143,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             .map_err(|e| Error::failed(format!("cannot write {}: {e}", full.display())))?;
         ctx.out.status(format!("wrote {}", full.display()));
     }
+    report(ctx, &project.notes);
     let file_flag = if manifest_path == Path::new(crate::project::manifest::FILE_NAME) {
         String::new()
     } else {
@@ -116,6 +156,33 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         _ => ctx.out.status(format!("next: wharf{file_flag} validate")),
     }
     Ok(0)
+}
+
+fn imported(i: crate::project::import::Imported) -> StarterFiles {
+    StarterFiles {
+        files: i.files,
+        running_tag: None,
+        notes: i.notes,
+    }
+}
+
+/// The notes of an import, grouped by kind, each with its file and line.
+fn report(ctx: &Settings, notes: &[crate::project::import::Note]) {
+    use crate::project::import::NoteKind;
+    for kind in [
+        NoteKind::Infrastructure,
+        NoteKind::NoEquivalent,
+        NoteKind::Untranslated,
+    ] {
+        let of_kind: Vec<_> = notes.iter().filter(|n| n.kind == kind).collect();
+        if of_kind.is_empty() {
+            continue;
+        }
+        ctx.out.status(format!("{} ({}):", kind.heading(), of_kind.len()));
+        for n in of_kind {
+            ctx.out.status(format!("  {}", n.located()));
+        }
+    }
 }
 
 fn default_app_name(root: &Path) -> String {
@@ -204,6 +271,7 @@ launch_type = "FARGATE"
             (PathBuf::from("ecs/web.json"), template.to_string()),
         ],
         running_tag: None,
+        notes: Vec::new(),
     }
 }
 
@@ -255,28 +323,6 @@ pub struct Adoption<'a> {
     /// DescribeTaskDefinition's `taskDefinition`.
     pub task_definition: &'a Value,
     pub file_name: &'a str,
-}
-
-fn q(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
-}
-
-fn key(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if clean.is_empty() {
-        "app".into()
-    } else {
-        clean
-    }
 }
 
 /// The project (wharf.toml and one template) that reproduces a running service.
@@ -388,95 +434,14 @@ pub fn adopt(a: &Adoption) -> Result<StarterFiles> {
     if service_key != service_name {
         t.push_str(&format!("name = {}\n", q(&service_name)));
     }
-    if let Some(n) = svc["desiredCount"].as_u64() {
-        t.push_str(&format!("desired_count = {n}\n"));
-    }
-    if let Some(lt) = svc["launchType"].as_str().filter(|s| !s.is_empty()) {
-        t.push_str(&format!("launch_type = {}\n", q(lt)));
-    }
-    if let Some(pv) = svc["platformVersion"].as_str().filter(|s| !s.is_empty()) {
-        t.push_str(&format!("platform_version = {}\n", q(pv)));
-    }
-    if svc["enableExecuteCommand"].as_bool() == Some(true) {
-        t.push_str("enable_execute_command = true\n");
-    }
-    if let Some(g) = svc["healthCheckGracePeriodSeconds"]
-        .as_u64()
-        .filter(|g| *g > 0)
-    {
-        t.push_str(&format!("health_check_grace_period = {g}\n"));
-    }
-    let list = |v: &Value| -> String {
-        let items: Vec<String> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(q)
-            .collect();
-        format!("[{}]", items.join(", "))
-    };
-    for cp in svc["capacityProviderStrategy"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        t.push_str(&format!(
-            "\n[[services.{service_key}.capacity_providers]]\nprovider = {}\n",
-            q(cp["capacityProvider"].as_str().unwrap_or(""))
-        ));
-        if let Some(w) = cp["weight"].as_u64() {
-            t.push_str(&format!("weight = {w}\n"));
-        }
-        if let Some(b) = cp["base"].as_u64() {
-            t.push_str(&format!("base = {b}\n"));
-        }
-    }
-    let vpc = &svc["networkConfiguration"]["awsvpcConfiguration"];
-    if vpc.is_object() {
-        t.push_str(&format!(
-            "\n[services.{service_key}.network]\nsubnets = {}\nsecurity_groups = {}\n",
-            list(&vpc["subnets"]),
-            list(&vpc["securityGroups"])
-        ));
-        if let Some(p) = vpc["assignPublicIp"].as_str() {
-            t.push_str(&format!("assign_public_ip = {}\n", p == "ENABLED"));
-        }
-    }
-    for lb in svc["loadBalancers"].as_array().into_iter().flatten() {
-        let Some(tg) = lb["targetGroupArn"].as_str() else {
-            continue;
-        };
-        t.push_str(&format!(
-            "\n[[services.{service_key}.load_balancers]]\ntarget_group_arn = {}\ncontainer_name = {}\ncontainer_port = {}\n",
-            q(tg),
-            q(lb["containerName"].as_str().unwrap_or("")),
-            lb["containerPort"].as_u64().unwrap_or(0)
-        ));
-    }
-    let dc = &svc["deploymentConfiguration"];
-    if dc.is_object() {
-        t.push_str(&format!("\n[services.{service_key}.deployment]\n"));
-        if let Some(m) = dc["maximumPercent"].as_u64() {
-            t.push_str(&format!("maximum_percent = {m}\n"));
-        }
-        if let Some(m) = dc["minimumHealthyPercent"].as_u64() {
-            t.push_str(&format!("minimum_healthy_percent = {m}\n"));
-        }
-        let cb = &dc["deploymentCircuitBreaker"];
-        if let Some(e) = cb["enable"].as_bool() {
-            t.push_str(&format!("circuit_breaker = {e}\n"));
-        }
-        if let Some(r) = cb["rollback"].as_bool() {
-            t.push_str(&format!("rollback = {r}\n"));
-        }
-    }
+    t.push_str(&crate::project::import::service_settings(&service_key, svc));
     Ok(StarterFiles {
         files: vec![
             (PathBuf::from(a.file_name), t),
             (PathBuf::from(template_path), template),
         ],
         running_tag: primary_tag,
+        notes: Vec::new(),
     })
 }
 

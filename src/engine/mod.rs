@@ -437,7 +437,7 @@ impl Engine {
         &self,
         file: &Path,
         env: &[(String, String)],
-    ) -> Result<serde_yaml::Value> {
+    ) -> Result<serde_norway::Value> {
         let (program, mut prefix) = self.compose_tool().await?;
         prefix.extend([
             "--file".to_string(),
@@ -460,7 +460,7 @@ impl Engine {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        serde_yaml::from_slice(&out.stdout).map_err(|e| {
+        serde_norway::from_slice(&out.stdout).map_err(|e| {
             Error::failed(format!(
                 "the compose tool printed a document wharf cannot read: {e}"
             ))

@@ -30,9 +30,10 @@ pub struct Manifest {
 }
 
 /// The file as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectFile {
+    #[schemars(with = "String")]
     pub app: Spanned<String>,
     #[serde(default)]
     pub images: BTreeMap<String, Image>,
@@ -47,61 +48,74 @@ pub struct ProjectFile {
     pub jobs: BTreeMap<String, Job>,
     /// Values visible to every template as `vars.NAME`.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
     /// `wharf ci`: which branch or tag does what (see docs/ci.md).
     pub ci: Option<Ci>,
 }
 
 /// `[ci]`: rules that map a branch or tag to an environment and an action.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ci {
     /// Image tag in CI (template over `commit`, `short_commit`, `branch`, `git_tag`);
     /// default `{{ short_commit }}`, so a tag pushed later finds the image its commit built.
+    #[schemars(with = "Option<String>")]
     pub image_tag: Option<Spanned<String>>,
     #[serde(default)]
     pub rules: Vec<CiRule>,
 }
 
 /// One `[[ci.rules]]` entry: the first rule whose pattern matches decides.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CiRule {
     /// Branch pattern (`*` and `?` wildcards).
+    #[schemars(with = "Option<String>")]
     pub branch: Option<Spanned<String>>,
     /// Git tag pattern (`*` and `?` wildcards).
+    #[schemars(with = "Option<String>")]
     pub tag: Option<Spanned<String>>,
     /// Environment the action acts on (not needed for `build`).
+    #[schemars(with = "Option<String>")]
     pub env: Option<Spanned<String>>,
     /// build | deploy | all | promote | apply
+    #[schemars(with = "String")]
     pub action: Spanned<String>,
     /// For `promote`: the environment whose image is promoted.
+    #[schemars(with = "Option<String>")]
     pub from: Option<Spanned<String>>,
 }
 
 /// A smoke test run after a deploy by `wharf ci` and `wharf all`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Smoke {
     /// URL template (for example `http://{{ tf.lb_dns_name }}/health`).
+    #[schemars(with = "String")]
     pub url: Spanned<String>,
     /// Expected HTTP status; default 200.
     pub status: Option<u16>,
     /// Text the body must contain.
     pub body: Option<String>,
     /// How long to keep trying (e.g. "30s", "2m"); default 60s.
+    #[schemars(with = "Option<String>")]
     pub timeout: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
+    #[schemars(with = "Option<String>")]
     pub context: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub dockerfile: Option<Spanned<String>>,
     /// ECR repository name (`engine/app`) or a full image URI.
+    #[schemars(with = "String")]
     pub repository: Spanned<String>,
     pub target: Option<String>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
     pub args: BTreeMap<String, Spanned<String>>,
     pub platform: Option<String>,
     #[serde(default)]
@@ -112,43 +126,54 @@ pub struct Image {
 }
 
 /// `[build]`: settings for `wharf build` and `wharf push`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Build {
     /// A compose build file whose images use `${APP_TAG}` (the seed layout). When unset and the
     /// project has no `[images]`, `build/docker-compose.build.yml` is used if it exists.
+    #[schemars(with = "Option<String>")]
     pub compose_file: Option<Spanned<String>>,
     /// `docker` or `podman`; by default docker when a Docker engine answers, else podman.
+    #[schemars(with = "Option<String>")]
     pub engine: Option<Spanned<String>>,
     /// How many images build or push at once (default 4).
+    #[schemars(with = "Option<usize>")]
     pub parallel: Option<Spanned<usize>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Terraform {
+    #[schemars(with = "String")]
     pub dir: Spanned<String>,
+    #[schemars(with = "Option<String>")]
     pub var_file: Option<Spanned<String>>,
     pub tag_var: Option<String>,
     /// Where outputs are read from when no `terraform` binary is on PATH: `s3://bucket/key`
     /// (the S3 backend's bucket and key) or a local state file; default the local backend's file.
+    #[schemars(with = "Option<String>")]
     pub state: Option<Spanned<String>>,
     /// The S3 backend's `workspace_key_prefix` (default `env:`).
     pub workspace_key_prefix: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
+    #[schemars(with = "Option<String>")]
     pub region: Option<Spanned<String>>,
     pub profile: Option<String>,
     /// Guard: refuse to act when the caller's account differs.
+    #[schemars(with = "Option<String>")]
     pub account: Option<Spanned<String>>,
     /// Cluster name or ARN (template).
+    #[schemars(with = "Option<String>")]
     pub cluster: Option<Spanned<String>>,
     /// AWS endpoint override (the local test bed).
+    #[schemars(with = "Option<String>")]
     pub endpoint_url: Option<Spanned<String>>,
     /// Image registry host; defaults to `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
+    #[schemars(with = "Option<String>")]
     pub registry: Option<Spanned<String>>,
     /// Ask (or require `--yes`) before changing anything.
     #[serde(default)]
@@ -157,6 +182,7 @@ pub struct Environment {
     pub network: Option<Network>,
     /// Values visible to templates as `vars.NAME` (override the project's).
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
     /// Per-service overrides in this environment.
     #[serde(default)]
@@ -183,42 +209,54 @@ impl Environment {
 }
 
 /// Settings an environment may change for one service or job.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceOverride {
+    #[schemars(with = "Option<u32>")]
     pub desired_count: Option<Spanned<u32>>,
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub cpu: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub memory: Option<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub subnets: Vec<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub security_groups: Vec<Spanned<String>>,
     pub assign_public_ip: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Path of the task definition template, relative to the project folder.
+    #[schemars(with = "String")]
     pub task_definition: Spanned<String>,
     /// ECS service name (template); defaults to the key in `[services.*]`.
+    #[schemars(with = "Option<String>")]
     pub name: Option<Spanned<String>>,
+    #[schemars(with = "Option<u32>")]
     pub desired_count: Option<Spanned<u32>>,
     /// Overrides the task definition's task-level cpu / memory.
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub cpu: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub memory: Option<Spanned<String>>,
     /// FARGATE or EC2 (ignored when capacity providers are given).
+    #[schemars(with = "Option<String>")]
     pub launch_type: Option<Spanned<String>>,
     #[serde(default)]
     pub capacity_providers: Vec<CapacityProvider>,
@@ -236,8 +274,10 @@ pub struct Service {
     pub tags: BTreeMap<String, String>,
     /// Services that must finish rolling out before this one starts.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub depends_on: Vec<Spanned<String>>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
     /// Smoke test after a deploy (`wharf ci`, `wharf all`).
     pub smoke: Option<Smoke>,
@@ -248,18 +288,21 @@ pub struct Service {
 /// `[services.NAME.config]`: a folder of config files that deploy keeps in S3 under
 /// `s3://BUCKET/<app>/<env>/<service>/`, with their hash as `WHARF_CONFIG_HASH` in every
 /// container, so a change of files alone rolls the service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFiles {
     /// The folder, relative to the project folder.
+    #[schemars(with = "String")]
     pub dir: Spanned<String>,
     /// Bucket name (template, for example `{{ tf.config_bucket }}`).
+    #[schemars(with = "String")]
     pub bucket: Spanned<String>,
     /// Key prefix (template); default `<app>/<env>/<service>`.
+    #[schemars(with = "Option<String>")]
     pub prefix: Option<Spanned<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CapacityProvider {
     pub provider: String,
@@ -267,25 +310,27 @@ pub struct CapacityProvider {
     pub base: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
     /// Template (for example `{{ tf.web_target_group_arn }}`).
+    #[schemars(with = "String")]
     pub target_group_arn: Spanned<String>,
     pub container_name: String,
     pub container_port: u16,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceRegistry {
+    #[schemars(with = "String")]
     pub registry_arn: Spanned<String>,
     pub container_name: Option<String>,
     pub container_port: Option<u16>,
     pub port: Option<u16>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
     pub maximum_percent: Option<u32>,
@@ -296,20 +341,25 @@ pub struct Deployment {
     pub rollback: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
+    #[schemars(with = "String")]
     pub task_definition: Spanned<String>,
     /// Command override for the essential container.
     pub command: Option<Vec<String>>,
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub cpu: Option<Spanned<String>>,
     #[serde(default, deserialize_with = "string_or_number")]
+    #[schemars(with = "Option<SizeValue>")]
     pub memory: Option<Spanned<String>>,
+    #[schemars(with = "Option<String>")]
     pub launch_type: Option<Spanned<String>>,
     pub platform_version: Option<String>,
     pub network: Option<Network>,
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
 }
 
@@ -953,6 +1003,15 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
         .replace("expected u16", "expected a port number")
         .replace("expected a boolean", "expected true or false");
     (message, None)
+}
+
+/// How the JSON Schema describes `cpu` / `memory`: a number of units or a string ("1 vCPU", "2 GB").
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum SizeValue {
+    Text(String),
+    Number(f64),
 }
 
 /// Accepts `cpu = 256` as well as `cpu = "256"` / `"1 vCPU"`.

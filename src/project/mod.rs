@@ -9,10 +9,12 @@
 //! excerpts with a caret for errors).
 
 pub mod config_files;
+pub mod import;
 pub mod connect;
 pub mod manifest;
 pub mod normalize;
 pub mod render;
+pub mod schema;
 pub mod snippet;
 pub mod stack;
 pub mod taskdef;
