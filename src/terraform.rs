@@ -399,14 +399,25 @@ pub async fn outputs_from_state_location(
     outputs_from_state(&bytes, &location.to_string())
 }
 
-/// Terraform outputs of `project` (`terraform output -json` when a binary is on PATH, else the
-/// state itself).
+/// Terraform outputs of `project` (`terraform output -json` when a binary is on PATH and the
+/// folder holds a configuration, else the state itself: a folder with only a state file, as an
+/// ecspresso import writes, has nothing for `terraform output` to read).
 pub async fn outputs(project: &Stack, sdk: &aws_config::SdkConfig) -> Result<Outputs> {
-    if binary().is_some() {
+    if binary().is_some() && has_configuration(&project.dir) {
         outputs_from_cli(project).await
     } else {
         outputs_from_state_location(project, sdk).await
     }
+}
+
+/// Whether `dir` holds Terraform configuration files (`*.tf`, `*.tf.json`).
+fn has_configuration(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.filter_map(|e| e.ok()).any(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.ends_with(".tf") || name.ends_with(".tf.json")
+        })
+    })
 }
 
 /// The ECS service names Terraform reports in its `services` output (label → name).

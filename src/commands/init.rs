@@ -50,15 +50,16 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let copilot = args.from_copilot.as_ref().map(|dir| {
-        crate::project::import::copilot::CopilotSource {
-            dir,
-            root: &root,
-            app: args.app.as_deref(),
-            region: ctx.region.as_deref(),
-            file_name: "",
-        }
-    });
+    let copilot =
+        args.from_copilot
+            .as_ref()
+            .map(|dir| crate::project::import::copilot::CopilotSource {
+                dir,
+                root: &root,
+                app: args.app.as_deref(),
+                region: ctx.region.as_deref(),
+                file_name: "",
+            });
     let app = match (&args.app, &copilot) {
         (Some(a), _) => a.clone(),
         (None, Some(c)) => crate::project::import::copilot::app_name(c)?,
@@ -178,7 +179,8 @@ fn report(ctx: &Settings, notes: &[crate::project::import::Note]) {
         if of_kind.is_empty() {
             continue;
         }
-        ctx.out.status(format!("{} ({}):", kind.heading(), of_kind.len()));
+        ctx.out
+            .status(format!("{} ({}):", kind.heading(), of_kind.len()));
         for n in of_kind {
             ctx.out.status(format!("  {}", n.located()));
         }

@@ -33,8 +33,12 @@ pub fn run(ctx: &Settings, args: Args) -> Result<i32> {
         Some(dir) => {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::failed(format!("cannot create {}: {e}", dir.display())))?;
-            clap_mangen::generate_to(command, &dir)
-                .map_err(|e| Error::failed(format!("cannot write man pages into {}: {e}", dir.display())))?;
+            clap_mangen::generate_to(command, &dir).map_err(|e| {
+                Error::failed(format!(
+                    "cannot write man pages into {}: {e}",
+                    dir.display()
+                ))
+            })?;
             let mut pages: Vec<String> = std::fs::read_dir(&dir)
                 .map_err(|e| Error::failed(format!("cannot read {}: {e}", dir.display())))?
                 .filter_map(|e| e.ok())

@@ -9,8 +9,8 @@
 //! excerpts with a caret for errors).
 
 pub mod config_files;
-pub mod import;
 pub mod connect;
+pub mod import;
 pub mod manifest;
 pub mod normalize;
 pub mod render;

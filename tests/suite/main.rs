@@ -14,6 +14,7 @@ mod deploy_faults;
 mod deploy_lock;
 mod deploy_plain_moto;
 mod images_e2e;
+mod importers;
 mod leak_scan;
 mod operate_config_e2e;
 mod operate_exec_e2e;

@@ -88,14 +88,26 @@ const HANDLED: &[&str] = &[
 pub fn app_name(src: &CopilotSource) -> Result<String> {
     let workspace = workspace_file(src)?;
     let (_, ws) = read_yaml(&workspace)?;
-    ws["application"].as_str().map(str::to_string).ok_or_else(|| {
-        Error::usage(format!("{}: no `application` name", workspace.display()))
-            .with_hint("pass --app NAME")
-    })
+    ws["application"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::usage(format!("{}: no `application` name", workspace.display()))
+                .with_hint("pass --app NAME")
+        })
+}
+
+/// `copilot/` under the source folder (named without a leading `./`).
+fn copilot_dir(src: &CopilotSource) -> PathBuf {
+    if src.dir == Path::new(".") {
+        PathBuf::from("copilot")
+    } else {
+        src.dir.join("copilot")
+    }
 }
 
 fn workspace_file(src: &CopilotSource) -> Result<PathBuf> {
-    let workspace = src.dir.join("copilot").join(".workspace");
+    let workspace = copilot_dir(src).join(".workspace");
     if !workspace.is_file() {
         return Err(Error::usage(format!(
             "{} does not exist: {} is not a Copilot workspace",
@@ -109,7 +121,7 @@ fn workspace_file(src: &CopilotSource) -> Result<PathBuf> {
 
 pub fn import(src: &CopilotSource) -> Result<Imported> {
     let workspace = workspace_file(src)?;
-    let copilot = src.dir.join("copilot");
+    let copilot = copilot_dir(src);
     let app = match src.app {
         Some(a) => a.to_string(),
         None => app_name(src)?,
@@ -218,7 +230,15 @@ pub fn import(src: &CopilotSource) -> Result<Imported> {
     let mut templates = Vec::new();
     let mut placements = BTreeSet::new();
     for w in &workloads {
-        let t = workload(src, &app, w, &mut images, &mut overrides, &mut notes)?;
+        let t = workload(
+            src,
+            &app,
+            &env_names,
+            w,
+            &mut images,
+            &mut overrides,
+            &mut notes,
+        )?;
         services.push_str(&t.toml);
         templates.push((PathBuf::from(format!("ecs/{}.json", w.key)), t.template));
         placements.insert(t.placement);
@@ -250,12 +270,12 @@ pub fn import(src: &CopilotSource) -> Result<Imported> {
             "# Copilot's environment stack named its cluster `<app>-<env>-Cluster-<suffix>`: put that name here.\n\
              cluster = \"{{ app }}-{{ env }}\"\n",
         );
-        let manifest = env_manifests
-            .iter()
-            .find(|(p, _, d)| {
-                d["name"].as_str() == Some(env.as_str())
-                    || p.parent().and_then(Path::file_name).is_some_and(|n| n == env.as_str())
-            });
+        let manifest = env_manifests.iter().find(|(p, _, d)| {
+            d["name"].as_str() == Some(env.as_str())
+                || p.parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == env.as_str())
+        });
         let mut subnets: Vec<String> = Vec::new();
         if let Some((path, text, doc)) = manifest {
             let side = if public { "public" } else { "private" };
@@ -311,9 +331,11 @@ struct Translated {
     placement: String,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn workload(
     src: &CopilotSource,
     app: &str,
+    env_names: &BTreeSet<String>,
     w: &Workload,
     images: &mut String,
     overrides: &mut BTreeMap<String, String>,
@@ -334,10 +356,47 @@ fn workload(
     let mut var_overrides: BTreeSet<String> = BTreeSet::new();
     let mut secret_overrides: BTreeSet<String> = BTreeSet::new();
     for (_, o) in d["environments"].as_object().into_iter().flatten() {
-        var_overrides.extend(o["variables"].as_object().into_iter().flatten().map(|(k, _)| k.clone()));
-        secret_overrides.extend(o["secrets"].as_object().into_iter().flatten().map(|(k, _)| k.clone()));
+        var_overrides.extend(
+            o["variables"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        );
+        secret_overrides.extend(
+            o["secrets"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone()),
+        );
     }
-    let mut service_vars: Vec<(String, String)> = Vec::new();
+    // Per environment, the value of each overridden variable or secret (vars are not
+    // templates, so Copilot's app and environment names are filled in here).
+    let mut env_vars: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut per_env = |var: String, base: Option<String>, section: &str, name: &str| {
+        for env in env_names {
+            let over = &d["environments"][env][section][name];
+            let value = if over.is_null() {
+                base.clone()
+            } else if section == "secrets" {
+                secret_value_from(over)
+            } else {
+                scalar(over)
+            };
+            if let Some(v) = value {
+                let v = v
+                    .replace("{{ app }}", app)
+                    .replace("{{ env }}", env)
+                    .replace("${COPILOT_APPLICATION_NAME}", app)
+                    .replace("${COPILOT_ENVIRONMENT_NAME}", env);
+                env_vars
+                    .entry(env.clone())
+                    .or_default()
+                    .push((var.clone(), v));
+            }
+        }
+    };
 
     // The main container.
     let image = &d["image"];
@@ -372,7 +431,7 @@ fn workload(
             continue;
         };
         let value = if var_overrides.contains(name) {
-            service_vars.push((name.clone(), interpolate(&text)));
+            per_env(name.clone(), Some(text.clone()), "variables", name);
             format!("{{{{ {} }}}}", var_ref(name))
         } else {
             interpolate(&text)
@@ -388,7 +447,7 @@ fn workload(
         };
         let from = if secret_overrides.contains(name) {
             let var = format!("secret_{name}");
-            service_vars.push((var.clone(), from));
+            per_env(var.clone(), Some(from), "secrets", name);
             format!("{{{{ {} }}}}", var_ref(&var))
         } else {
             from
@@ -437,7 +496,10 @@ fn workload(
             cfg.insert("fileSystemId".into(), json!(interpolate(id)));
             let access_point = efs["auth"]["access_point_id"].as_str();
             if access_point.is_none() {
-                cfg.insert("rootDirectory".into(), json!(efs["root_dir"].as_str().unwrap_or("/")));
+                cfg.insert(
+                    "rootDirectory".into(),
+                    json!(efs["root_dir"].as_str().unwrap_or("/")),
+                );
             }
             cfg.insert("transitEncryption".into(), json!("ENABLED"));
             let mut auth = Map::new();
@@ -445,7 +507,10 @@ fn workload(
                 auth.insert("accessPointId".into(), json!(ap));
             }
             let iam = efs["auth"]["iam"].as_bool().unwrap_or(true);
-            auth.insert("iam".into(), json!(if iam { "ENABLED" } else { "DISABLED" }));
+            auth.insert(
+                "iam".into(),
+                json!(if iam { "ENABLED" } else { "DISABLED" }),
+            );
             cfg.insert("authorizationConfig".into(), Value::Object(auth));
             volume.insert("efsVolumeConfiguration".into(), Value::Object(cfg));
         } else if !efs.is_null() && efs != &json!(false) {
@@ -468,16 +533,36 @@ fn workload(
     let mut containers = vec![Value::Object(main)];
     for (name, s) in d["sidecars"].as_object().into_iter().flatten() {
         let image_key = format!("{}-{}", w.key, key_name(name));
-        let Some(image_ref) = image_source(src, app, &image_key, &s["image"], w, &["sidecars", name, "image"], images, notes) else {
-            w.note(notes, NoteKind::NoEquivalent, &["sidecars", name], format!("`{}`: sidecar {name} has no image: not imported", w.name));
+        let Some(image_ref) = image_source(
+            src,
+            app,
+            &image_key,
+            &s["image"],
+            w,
+            &["sidecars", name, "image"],
+            images,
+            notes,
+        ) else {
+            w.note(
+                notes,
+                NoteKind::NoEquivalent,
+                &["sidecars", name],
+                format!("`{}`: sidecar {name} has no image: not imported", w.name),
+            );
             continue;
         };
         let mut c = Map::new();
         c.insert("name".into(), json!(name));
         c.insert("image".into(), json!(image_ref));
-        c.insert("essential".into(), json!(s["essential"].as_bool().unwrap_or(true)));
+        c.insert(
+            "essential".into(),
+            json!(s["essential"].as_bool().unwrap_or(true)),
+        );
         if let Some(port) = port(&s["port"]) {
-            c.insert("portMappings".into(), json!([{ "containerPort": port.0, "protocol": port.1 }]));
+            c.insert(
+                "portMappings".into(),
+                json!([{ "containerPort": port.0, "protocol": port.1 }]),
+            );
         }
         let env: Vec<Value> = s["variables"]
             .as_object()
@@ -510,7 +595,10 @@ fn workload(
             c.insert("dependsOn".into(), deps);
         }
         if let Some(cred) = s["credentialsParameter"].as_str() {
-            c.insert("repositoryCredentials".into(), json!({"credentialsParameter": cred}));
+            c.insert(
+                "repositoryCredentials".into(),
+                json!({"credentialsParameter": cred}),
+            );
         }
         let mounts: Vec<Value> = s["mount_points"]
             .as_array()
@@ -532,18 +620,33 @@ fn workload(
 
     // The task.
     let mut td = Map::new();
-    td.insert("family".into(), json!(format!("{{{{ app }}}}-{{{{ env }}}}-{}", w.name)));
+    td.insert(
+        "family".into(),
+        json!(format!("{{{{ app }}}}-{{{{ env }}}}-{}", w.name)),
+    );
     td.insert("networkMode".into(), json!("awsvpc"));
     td.insert("requiresCompatibilities".into(), json!(["FARGATE"]));
-    td.insert("cpu".into(), json!(scalar(&d["cpu"]).unwrap_or_else(|| "256".into())));
-    td.insert("memory".into(), json!(scalar(&d["memory"]).unwrap_or_else(|| "512".into())));
+    td.insert(
+        "cpu".into(),
+        json!(scalar(&d["cpu"]).unwrap_or_else(|| "256".into())),
+    );
+    td.insert(
+        "memory".into(),
+        json!(scalar(&d["memory"]).unwrap_or_else(|| "512".into())),
+    );
     td.insert(
         "executionRoleArn".into(),
-        json!(format!("arn:aws:iam::{{{{ account }}}}:role/{{{{ app }}}}-{{{{ env }}}}-{}-execution", w.name)),
+        json!(format!(
+            "arn:aws:iam::{{{{ account }}}}:role/{{{{ app }}}}-{{{{ env }}}}-{}-execution",
+            w.name
+        )),
     );
     td.insert(
         "taskRoleArn".into(),
-        json!(format!("arn:aws:iam::{{{{ account }}}}:role/{{{{ app }}}}-{{{{ env }}}}-{}-task", w.name)),
+        json!(format!(
+            "arn:aws:iam::{{{{ account }}}}:role/{{{{ app }}}}-{{{{ env }}}}-{}-task",
+            w.name
+        )),
     );
     if let Some(p) = runtime_platform(&d["platform"]) {
         td.insert("runtimePlatform".into(), p);
@@ -579,7 +682,12 @@ fn workload(
         let (count, autoscaling) = count(&d["count"]);
         t.push_str(&format!("desired_count = {}\n", count.unwrap_or(1)));
         if let Some(a) = autoscaling {
-            w.note(notes, NoteKind::Infrastructure, &["count"], format!("`{}`: {a}", w.name));
+            w.note(
+                notes,
+                NoteKind::Infrastructure,
+                &["count"],
+                format!("`{}`: {a}", w.name),
+            );
         }
     }
     t.push_str("launch_type = \"FARGATE\"\n");
@@ -590,11 +698,19 @@ fn workload(
     }
     if w.kind == Kind::Service {
         if d["deployment"]["rolling"].as_str() == Some("recreate") {
-            t.push_str(&format!("\n[services.{}.deployment]\nminimum_healthy_percent = 0\nmaximum_percent = 100\n", w.key));
+            t.push_str(&format!(
+                "\n[services.{}.deployment]\nminimum_healthy_percent = 0\nmaximum_percent = 100\n",
+                w.key
+            ));
         }
         for (k, _) in d["deployment"].as_object().into_iter().flatten() {
             if k != "rolling" {
-                w.note(notes, NoteKind::NoEquivalent, &["deployment", k], format!("`{}`: deployment.{k} is not imported", w.name));
+                w.note(
+                    notes,
+                    NoteKind::NoEquivalent,
+                    &["deployment", k],
+                    format!("`{}`: deployment.{k} is not imported", w.name),
+                );
             }
         }
         let tags: Vec<(String, String)> = d["tags"]
@@ -608,12 +724,6 @@ fn workload(
             for (k, v) in tags {
                 t.push_str(&format!("{} = {}\n", toml_str(&k), toml_str(&v)));
             }
-        }
-    }
-    if !service_vars.is_empty() {
-        t.push_str(&format!("\n[{table}.{}.vars]\n", w.key));
-        for (k, v) in &service_vars {
-            t.push_str(&format!("{} = {}\n", toml_str(k), toml_str(v)));
         }
     }
 
@@ -634,7 +744,12 @@ fn workload(
         w.note(notes, NoteKind::Infrastructure, &["http"], format!("`{}`: {}: keep them in Terraform and add [[services.{}.load_balancers]] with the target group ARN", w.name, what.join(" and "), w.key));
     }
     if d["network"]["connect"].as_bool() == Some(true) || d["network"]["connect"].is_object() {
-        w.note(notes, NoteKind::NoEquivalent, &["network", "connect"], format!("`{}`: Service Connect is not configured by wharf", w.name));
+        w.note(
+            notes,
+            NoteKind::NoEquivalent,
+            &["network", "connect"],
+            format!("`{}`: Service Connect is not configured by wharf", w.name),
+        );
     }
     if !d["network"]["vpc"]["security_groups"].is_null() {
         w.note(notes, NoteKind::Infrastructure, &["network", "vpc", "security_groups"], format!("`{}`: its extra security groups: list them in the environment's network.security_groups", w.name));
@@ -647,23 +762,34 @@ fn workload(
     }
     for k in ["retries", "timeout"] {
         if !d[k].is_null() {
-            w.note(notes, NoteKind::NoEquivalent, &[k], format!("`{}`: the job's {k} (a Step Functions setting) has no wharf equivalent", w.name));
+            w.note(
+                notes,
+                NoteKind::NoEquivalent,
+                &[k],
+                format!(
+                    "`{}`: the job's {k} (a Step Functions setting) has no wharf equivalent",
+                    w.name
+                ),
+            );
         }
     }
 
     // Environment overrides.
-    for (env, o) in d["environments"].as_object().into_iter().flatten() {
-        let mut block = String::new();
+    for env in env_names {
+        let o = &d["environments"][env];
         let mut plain = String::new();
-        if w.kind == Kind::Service {
-            if !o["count"].is_null() {
-                let (c, autoscaling) = count(&o["count"]);
-                if let Some(c) = c {
-                    plain.push_str(&format!("desired_count = {c}\n"));
-                }
-                if let Some(a) = autoscaling {
-                    w.note(notes, NoteKind::Infrastructure, &["environments", env, "count"], format!("`{}` in {env}: {a}", w.name));
-                }
+        if w.kind == Kind::Service && !o["count"].is_null() {
+            let (c, autoscaling) = count(&o["count"]);
+            if let Some(c) = c {
+                plain.push_str(&format!("desired_count = {c}\n"));
+            }
+            if let Some(a) = autoscaling {
+                w.note(
+                    notes,
+                    NoteKind::Infrastructure,
+                    &["environments", env, "count"],
+                    format!("`{}` in {env}: {a}", w.name),
+                );
             }
         }
         for k in ["cpu", "memory"] {
@@ -672,25 +798,39 @@ fn workload(
             }
         }
         let mut vars = String::new();
-        for (k, v) in o["variables"].as_object().into_iter().flatten() {
-            if let Some(v) = scalar(v) {
-                vars.push_str(&format!("{} = {}\n", toml_str(k), toml_str(&interpolate(&v))));
+        for (k, v) in env_vars.get(env).into_iter().flatten() {
+            if v.contains("${") {
+                w.note(notes, NoteKind::Untranslated, &["environments", env], format!("`{}` in {env}: {k} = {v} uses a shell variable; vars are not templates, set the value by hand", w.name));
             }
-        }
-        for (k, v) in o["secrets"].as_object().into_iter().flatten() {
-            if let Some(v) = secret_value_from(v) {
-                vars.push_str(&format!("{} = {}\n", toml_str(&format!("secret_{k}")), toml_str(&v)));
-            }
+            vars.push_str(&format!("{} = {}\n", toml_str(k), toml_str(v)));
         }
         for (k, _) in o.as_object().into_iter().flatten() {
-            if !matches!(k.as_str(), "count" | "cpu" | "memory" | "variables" | "secrets") {
-                w.note(notes, NoteKind::NoEquivalent, &["environments", env, k], format!("`{}` in {env}: the override of `{k}` is not imported", w.name));
+            if !matches!(
+                k.as_str(),
+                "count" | "cpu" | "memory" | "variables" | "secrets"
+            ) {
+                w.note(
+                    notes,
+                    NoteKind::NoEquivalent,
+                    &["environments", env, k],
+                    format!(
+                        "`{}` in {env}: the override of `{k}` is not imported",
+                        w.name
+                    ),
+                );
             }
         }
+        let mut block = String::new();
         if !plain.is_empty() || !vars.is_empty() {
-            block.push_str(&format!("\n[environments.{env}.{table}.{}]\n{plain}", w.key));
+            block.push_str(&format!(
+                "\n[environments.{env}.{table}.{}]\n{plain}",
+                w.key
+            ));
             if !vars.is_empty() {
-                block.push_str(&format!("\n[environments.{env}.{table}.{}.vars]\n{vars}", w.key));
+                block.push_str(&format!(
+                    "\n[environments.{env}.{table}.{}.vars]\n{vars}",
+                    w.key
+                ));
             }
         }
         overrides.entry(env.clone()).or_default().push_str(&block);
@@ -731,7 +871,10 @@ fn image_source(
         }
         Value::Object(b) => {
             let context = b.get("context").and_then(Value::as_str).map(PathBuf::from);
-            let dockerfile = b.get("dockerfile").and_then(Value::as_str).map(PathBuf::from);
+            let dockerfile = b
+                .get("dockerfile")
+                .and_then(Value::as_str)
+                .map(PathBuf::from);
             let (dockerfile, context) = match (dockerfile, context) {
                 (Some(d), Some(c)) => (d, c),
                 (Some(d), None) => {
@@ -741,7 +884,12 @@ fn image_source(
                 (None, Some(c)) => (c.join("Dockerfile"), c),
                 (None, None) => (PathBuf::from("Dockerfile"), PathBuf::new()),
             };
-            (dockerfile, context, b.get("args").cloned(), b.get("target").and_then(Value::as_str).map(str::to_string))
+            (
+                dockerfile,
+                context,
+                b.get("args").cloned(),
+                b.get("target").and_then(Value::as_str).map(str::to_string),
+            )
         }
         _ => return None,
     };
@@ -758,19 +906,32 @@ fn image_source(
         images.push_str(&format!("target = {}\n", toml_str(&t)));
     }
     if let Some(p) = w.doc["platform"].as_str() {
-        let platform = if p.contains("arm") { "linux/arm64" } else { "linux/amd64" };
+        let platform = if p.contains("arm") {
+            "linux/arm64"
+        } else {
+            "linux/amd64"
+        };
         images.push_str(&format!("platform = {}\n", toml_str(platform)));
     }
     if let Some(args) = args.as_ref().and_then(Value::as_object) {
         images.push_str(&format!("\n[images.{key}.args]\n"));
         for (k, v) in args {
-            images.push_str(&format!("{} = {}\n", toml_str(k), toml_str(&scalar(v).unwrap_or_default())));
+            images.push_str(&format!(
+                "{} = {}\n",
+                toml_str(k),
+                toml_str(&scalar(v).unwrap_or_default())
+            ));
         }
     }
     if !build["cache_from"].is_null() {
         let mut path: Vec<&str> = at.to_vec();
         path.extend(["build", "cache_from"]);
-        w.note(notes, NoteKind::NoEquivalent, &path, format!("`{}`: build cache_from is not imported", w.name));
+        w.note(
+            notes,
+            NoteKind::NoEquivalent,
+            &path,
+            format!("`{}`: build cache_from is not imported", w.name),
+        );
     }
     Some(format!("{{{{ image('{key}') }}}}"))
 }
@@ -841,7 +1002,10 @@ fn port(v: &Value) -> Option<(u64, String)> {
         Value::Number(n) => n.as_u64().map(|p| (p, "tcp".into())),
         Value::String(s) => {
             let (p, proto) = s.split_once('/').unwrap_or((s, "tcp"));
-            p.trim().parse().ok().map(|p| (p, proto.to_ascii_lowercase()))
+            p.trim()
+                .parse()
+                .ok()
+                .map(|p| (p, proto.to_ascii_lowercase()))
         }
         _ => None,
     }
@@ -886,7 +1050,9 @@ fn words(v: &Value) -> Option<Vec<String>> {
 fn seconds(v: &Value) -> Option<u64> {
     match v {
         Value::Number(n) => n.as_u64(),
-        Value::String(s) => humantime::parse_duration(s.trim()).ok().map(|d| d.as_secs()),
+        Value::String(s) => humantime::parse_duration(s.trim())
+            .ok()
+            .map(|d| d.as_secs()),
         _ => None,
     }
 }
@@ -904,7 +1070,11 @@ fn health_check(v: &Value) -> Option<Value> {
     };
     let mut h = Map::new();
     h.insert("command".into(), json!(command));
-    for (from, to) in [("interval", "interval"), ("timeout", "timeout"), ("start_period", "startPeriod")] {
+    for (from, to) in [
+        ("interval", "interval"),
+        ("timeout", "timeout"),
+        ("start_period", "startPeriod"),
+    ] {
         if let Some(s) = seconds(&v[from]) {
             h.insert(to.into(), json!(s));
         }
@@ -940,7 +1110,11 @@ fn runtime_platform(v: &Value) -> Option<Value> {
         ),
         _ => return None,
     };
-    let arch = if arch.contains("arm") { "ARM64" } else { "X86_64" };
+    let arch = if arch.contains("arm") {
+        "ARM64"
+    } else {
+        "X86_64"
+    };
     Some(json!({
         "operatingSystemFamily": os.to_ascii_uppercase(),
         "cpuArchitecture": arch
@@ -971,7 +1145,13 @@ fn count(v: &Value) -> (Option<u64>, Option<String>) {
             if !range.is_empty() {
                 what.push(format!("autoscaling range {range}"));
             }
-            for k in ["cpu_percentage", "memory_percentage", "requests", "response_time", "queue_delay"] {
+            for k in [
+                "cpu_percentage",
+                "memory_percentage",
+                "requests",
+                "response_time",
+                "queue_delay",
+            ] {
                 if m.contains_key(k) {
                     what.push(k.to_string());
                 }
@@ -996,7 +1176,9 @@ mod tests {
     #[test]
     fn copilot_interpolation_becomes_templates() {
         assert_eq!(
-            interpolate("/copilot/${COPILOT_APPLICATION_NAME}/${COPILOT_ENVIRONMENT_NAME}/secrets/DB"),
+            interpolate(
+                "/copilot/${COPILOT_APPLICATION_NAME}/${COPILOT_ENVIRONMENT_NAME}/secrets/DB"
+            ),
             "/copilot/{{ app }}/{{ env }}/secrets/DB"
         );
         assert_eq!(interpolate("v${TAG}x"), "v{{ env_var('TAG') }}x");
@@ -1015,6 +1197,8 @@ mod tests {
         assert_eq!(count(&json!(3)).0, Some(3));
         let (c, note) = count(&json!({"range": "2-10", "cpu_percentage": 70}));
         assert_eq!(c, Some(2));
-        assert!(note.unwrap().contains("autoscaling range 2-10, cpu_percentage"));
+        assert!(note
+            .unwrap()
+            .contains("autoscaling range 2-10, cpu_percentage"));
     }
 }

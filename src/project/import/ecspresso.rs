@@ -201,7 +201,13 @@ struct Translator<'a> {
 }
 
 impl Translator<'_> {
-    fn translate(&self, action: &str, file: &Path, line: usize, notes: &mut Vec<Note>) -> Translation {
+    fn translate(
+        &self,
+        action: &str,
+        file: &Path,
+        line: usize,
+        notes: &mut Vec<Note>,
+    ) -> Translation {
         let inner = action
             .trim_start_matches("{{")
             .trim_end_matches("}}")
@@ -217,7 +223,13 @@ impl Translator<'_> {
             })
             .collect();
         let (Some(Token::Ident(f)), Some(args)) = (t.first(), strs) else {
-            return self.untranslated(action, file, line, notes, "not a call with literal arguments");
+            return self.untranslated(
+                action,
+                file,
+                line,
+                notes,
+                "not a call with literal arguments",
+            );
         };
         match (f.as_str(), args.as_slice()) {
             ("must_env", [name]) => Translation::Expr(format!("env_var({})", jinja_str(name))),
@@ -232,7 +244,13 @@ impl Translator<'_> {
                 let formatted = f.ends_with("tfstatef");
                 let prefix = f.trim_end_matches(if formatted { "tfstatef" } else { "tfstate" });
                 let Some(source) = self.tf.get(prefix) else {
-                    return self.untranslated(action, file, line, notes, &format!("no tfstate plugin with func_prefix `{prefix}` in the config"));
+                    return self.untranslated(
+                        action,
+                        file,
+                        line,
+                        notes,
+                        &format!("no tfstate plugin with func_prefix `{prefix}` in the config"),
+                    );
                 };
                 let address = if formatted {
                     let mut a = address.to_string();
@@ -243,15 +261,34 @@ impl Translator<'_> {
                 } else if rest.is_empty() {
                     address.to_string()
                 } else {
-                    return self.untranslated(action, file, line, notes, "tfstate takes one argument");
+                    return self.untranslated(
+                        action,
+                        file,
+                        line,
+                        notes,
+                        "tfstate takes one argument",
+                    );
                 };
                 self.tfstate(&address, source, action, file, line, notes)
             }
-            _ => self.untranslated(action, file, line, notes, "wharf has no equivalent function"),
+            _ => self.untranslated(
+                action,
+                file,
+                line,
+                notes,
+                "wharf has no equivalent function",
+            ),
         }
     }
 
-    fn untranslated(&self, action: &str, file: &Path, line: usize, notes: &mut Vec<Note>, why: &str) -> Translation {
+    fn untranslated(
+        &self,
+        action: &str,
+        file: &Path,
+        line: usize,
+        notes: &mut Vec<Note>,
+        why: &str,
+    ) -> Translation {
         notes.push(Note::new(
             NoteKind::Untranslated,
             file,
@@ -261,7 +298,15 @@ impl Translator<'_> {
         Translation::Untranslated(action.to_string())
     }
 
-    fn tfstate(&self, address: &str, source: &TfSource, action: &str, file: &Path, line: usize, notes: &mut Vec<Note>) -> Translation {
+    fn tfstate(
+        &self,
+        address: &str,
+        source: &TfSource,
+        action: &str,
+        file: &Path,
+        line: usize,
+        notes: &mut Vec<Note>,
+    ) -> Translation {
         let suggested = suggested_output(address);
         let add = format!("output \"{suggested}\" {{ value = {address} }}");
         let Some(state) = &source.state else {
@@ -274,7 +319,13 @@ impl Translator<'_> {
             return Translation::Expr(format!("tf.{suggested}"));
         };
         let Some(value) = resolve(state, address) else {
-            return self.untranslated(action, file, line, notes, &format!("{address} is not in the state {}", source.url));
+            return self.untranslated(
+                action,
+                file,
+                line,
+                notes,
+                &format!("{address} is not in the state {}", source.url),
+            );
         };
         let outputs = state["outputs"].as_object();
         if let Some((name, _)) = outputs
@@ -288,7 +339,10 @@ impl Translator<'_> {
             NoteKind::Infrastructure,
             file,
             Some(line),
-            format!("`{action}` → tf.{suggested}: no output of {} holds {address}; add `{add}`", source.url),
+            format!(
+                "`{action}` → tf.{suggested}: no output of {} holds {address}; add `{add}`",
+                source.url
+            ),
         ));
         Translation::Expr(format!("tf.{suggested}"))
     }
@@ -298,7 +352,13 @@ impl Translator<'_> {
 fn suggested_output(address: &str) -> String {
     let mut s: String = address
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     while s.contains("__") {
         s = s.replace("__", "_");
@@ -381,7 +441,9 @@ fn resolve(state: &Value, address: &str) -> Option<Value> {
             let idx = idx.trim_end_matches(']');
             match idx.parse::<usize>() {
                 Ok(n) => value.get(n)?.clone(),
-                Err(_) => value.get(idx.trim_matches(|c| c == '"' || c == '\''))?.clone(),
+                Err(_) => value
+                    .get(idx.trim_matches(|c| c == '"' || c == '\''))?
+                    .clone(),
             }
         } else {
             value.get(part)?.clone()
@@ -410,8 +472,12 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in src.configs {
         refuse_jsonnet(path)?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::usage(format!("cannot read ecspresso config {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read ecspresso config {}: {e}",
+                path.display()
+            ))
+        })?;
         let masked = Masked::new(path, text);
         let doc = parse_yaml(path, &masked.masked)?;
         if !doc.is_object() {
@@ -430,10 +496,9 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
                         .or(plugin["config"]["path"].as_str())
                         .unwrap_or("")
                         .to_string();
-                    let local = url
-                        .strip_prefix("file://")
-                        .map(str::to_string)
-                        .or_else(|| (!url.contains("://") && !url.contains(MARK)).then(|| url.clone()));
+                    let local = url.strip_prefix("file://").map(str::to_string).or_else(|| {
+                        (!url.contains("://") && !url.contains(MARK)).then(|| url.clone())
+                    });
                     let state = local.as_ref().and_then(|p| {
                         let file = base.join(p);
                         let text = std::fs::read_to_string(&file).ok()?;
@@ -442,7 +507,10 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
                     if let (Some(p), Some(_), None) = (&local, &state, &terraform) {
                         let file = base.join(p);
                         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-                        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+                        let name = file
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default();
                         terraform = Some((super::from_root(&dir, src.root), name));
                     } else if url.starts_with("s3://") && terraform.is_none() {
                         notes.push(Note::new(NoteKind::Infrastructure, path, masked.key_line("url"), format!("the Terraform state {url}: add [terraform] with dir (the configuration) and state = \"{url}\" so tf.* resolve")));
@@ -450,7 +518,12 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
                     tf.insert(prefix, TfSource { url, state });
                 }
                 "ssm" | "" => {}
-                other => notes.push(Note::new(NoteKind::Untranslated, path, masked.key_line("name"), format!("plugin `{other}`: its template functions are not translated"))),
+                other => notes.push(Note::new(
+                    NoteKind::Untranslated,
+                    path,
+                    masked.key_line("name"),
+                    format!("plugin `{other}`: its template functions are not translated"),
+                )),
             }
         }
         let translator = Translator { tf: &tf };
@@ -458,23 +531,45 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
         for (i, a) in masked.actions.iter().enumerate() {
             translations.push(translator.translate(masked.text(i), path, a.line, &mut notes));
         }
-        let string = |v: &Value| -> Option<String> {
-            v.as_str().map(|s| unmask(s, &translations, false))
-        };
+        let string =
+            |v: &Value| -> Option<String> { v.as_str().map(|s| unmask(s, &translations, false)) };
         let config = Config {
             path: path.clone(),
             region: string(&doc["region"]),
             cluster: string(&doc["cluster"]),
             service: string(&doc["service"]),
-            task_definition: doc["task_definition"].as_str().map(|p| base.join(unmask(p, &translations, false))),
-            service_definition: doc["service_definition"].as_str().map(|p| base.join(unmask(p, &translations, false))),
+            task_definition: doc["task_definition"]
+                .as_str()
+                .map(|p| base.join(unmask(p, &translations, false))),
+            service_definition: doc["service_definition"]
+                .as_str()
+                .map(|p| base.join(unmask(p, &translations, false))),
         };
         for (k, _) in doc.as_object().into_iter().flatten() {
-            if !matches!(k.as_str(), "region" | "cluster" | "service" | "task_definition" | "service_definition" | "plugins" | "required_version") {
-                notes.push(Note::new(NoteKind::NoEquivalent, path, masked.key_line(k), format!("`{k}` is not imported (wharf deploy has --timeout; see docs/deploy.md)")));
+            if !matches!(
+                k.as_str(),
+                "region"
+                    | "cluster"
+                    | "service"
+                    | "task_definition"
+                    | "service_definition"
+                    | "plugins"
+                    | "required_version"
+            ) {
+                notes.push(Note::new(
+                    NoteKind::NoEquivalent,
+                    path,
+                    masked.key_line(k),
+                    format!(
+                        "`{k}` is not imported (wharf deploy has --timeout; see docs/deploy.md)"
+                    ),
+                ));
             }
         }
-        for (what, slot, value) in [("region", &mut region, config.region.clone()), ("cluster", &mut cluster, config.cluster.clone())] {
+        for (what, slot, value) in [
+            ("region", &mut region, config.region.clone()),
+            ("cluster", &mut cluster, config.cluster.clone()),
+        ] {
             let Some(value) = value else { continue };
             match slot {
                 Some((v, from)) if *v != value => {
@@ -489,12 +584,24 @@ pub fn import(src: &EcspressoSource) -> Result<Imported> {
                 None => *slot = Some((value, path.clone())),
             }
         }
-        unit(src, &config, &tf, &mut units, &mut templates, &mut seen, &mut notes)?;
+        unit(
+            src,
+            &config,
+            &tf,
+            &mut units,
+            &mut templates,
+            &mut seen,
+            &mut notes,
+        )?;
     }
 
     let mut toml = format!(
         "# Imported from ecspresso ({}) by `wharf init --from-ecspresso`.\napp = {}\n",
-        src.configs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        src.configs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         toml_str(src.app)
     );
     if let Some((dir, state)) = &terraform {
@@ -538,7 +645,9 @@ fn unmask(s: &str, translations: &[Translation], bare: bool) -> String {
     while let Some(i) = rest.find(MARK) {
         let after = &rest[i + MARK.len()..];
         let Some(end) = after.find("__") else { break };
-        let Ok(n) = after[..end].parse::<usize>() else { break };
+        let Ok(n) = after[..end].parse::<usize>() else {
+            break;
+        };
         let (mut head, mut tail) = (&rest[..i], &after[end + 2..]);
         if bare {
             head = head.strip_suffix('"').unwrap_or(head);
@@ -570,7 +679,11 @@ fn unmask_text(text: &str, masked: &Masked, translations: &[Translation]) -> Str
 }
 
 /// Reads a task or service definition (JSON), translating its actions.
-fn read_definition(path: &Path, tf: &BTreeMap<String, TfSource>, notes: &mut Vec<Note>) -> Result<(Masked, Value, Vec<Translation>)> {
+fn read_definition(
+    path: &Path,
+    tf: &BTreeMap<String, TfSource>,
+    notes: &mut Vec<Note>,
+) -> Result<(Masked, Value, Vec<Translation>)> {
     refuse_jsonnet(path)?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))?;
@@ -602,21 +715,32 @@ fn unit(
     notes: &mut Vec<Note>,
 ) -> Result<()> {
     let Some(td_path) = &config.task_definition else {
-        return Err(Error::usage(format!("{}: no `task_definition`", config.path.display())));
+        return Err(Error::usage(format!(
+            "{}: no `task_definition`",
+            config.path.display()
+        )));
     };
     let (masked, doc, translations) = read_definition(td_path, tf, notes)?;
     let mut td = crate::project::taskdef::strip_read_only(doc);
     // An `ssm` action that is a whole environment value becomes a secret: ECS reads it.
     let prefix = format!("/{}/{}/", src.app, src.env);
-    for c in td["containerDefinitions"].as_array_mut().into_iter().flatten() {
-        let Some(env) = c.get_mut("environment").and_then(Value::as_array_mut) else { continue };
+    for c in td["containerDefinitions"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let Some(env) = c.get_mut("environment").and_then(Value::as_array_mut) else {
+            continue;
+        };
         let mut secrets = Vec::new();
         env.retain(|e| {
             let whole = e["value"].as_str().and_then(whole_placeholder);
             match whole.map(|n| &translations[n]) {
                 Some(Translation::Ssm(p)) => {
                     let from = match p.strip_prefix(&prefix) {
-                        Some(name) if !name.contains('/') => format!("{{{{ secret({}) }}}}", jinja_str(name)),
+                        Some(name) if !name.contains('/') => {
+                            format!("{{{{ secret({}) }}}}", jinja_str(name))
+                        }
                         _ => p.clone(),
                     };
                     secrets.push(json!({"name": e["name"], "valueFrom": from}));
@@ -627,16 +751,21 @@ fn unit(
         });
         if !secrets.is_empty() {
             let name = c["name"].as_str().unwrap_or("").to_string();
-            notes.push(Note::new(NoteKind::NoEquivalent, td_path, None, format!("container `{name}`: {} value(s) read with ssm became `secrets` (ECS injects them; wharf never prints them); the execution role needs ssm:GetParameters", secrets.len())));
+            notes.push(Note::new(NoteKind::Infrastructure, td_path, None, format!("container `{name}`: {} value(s) read with ssm became `secrets` (ECS injects them; wharf never prints them); the execution role needs ssm:GetParameters", secrets.len())));
             match c.get_mut("secrets").and_then(Value::as_array_mut) {
                 Some(list) => list.extend(secrets),
                 None => c["secrets"] = Value::Array(secrets),
             }
         }
     }
-    let family = td["family"].as_str().map(|f| unmask(f, &translations, false));
+    let family = td["family"]
+        .as_str()
+        .map(|f| unmask(f, &translations, false));
     let name = config.service.clone().or(family.clone()).ok_or_else(|| {
-        Error::usage(format!("{}: no `service` and the task definition has no family", config.path.display()))
+        Error::usage(format!(
+            "{}: no `service` and the task definition has no family",
+            config.path.display()
+        ))
     })?;
     let key = key_name(&name);
     if let Some(other) = seen.insert(key.clone(), config.path.clone()) {
@@ -648,9 +777,16 @@ fn unit(
     }
     let template_path = PathBuf::from(format!("ecs/{key}.json"));
     let text = serde_json::to_string_pretty(&td).unwrap_or_default();
-    templates.push((template_path.clone(), format!("{}\n", unmask_text(&text, &masked, &translations))));
+    templates.push((
+        template_path.clone(),
+        format!("{}\n", unmask_text(&text, &masked, &translations)),
+    ));
 
-    let table = if config.service.is_some() { "services" } else { "jobs" };
+    let table = if config.service.is_some() {
+        "services"
+    } else {
+        "jobs"
+    };
     units.push_str(&format!(
         "\n# From {} ({})\n[{table}.{key}]\ntask_definition = {}\n",
         config.path.display(),
@@ -672,8 +808,14 @@ fn unit(
     let sd = map_strings(&doc, &|s| unmask(s, &translations, false));
     for (k, v) in sd.as_object().into_iter().flatten() {
         if !super::SERVICE_KEYS.contains(&k.as_str()) {
-            if !matches!(k.as_str(), "serviceName" | "cluster" | "taskDefinition") {
-                notes.push(Note::new(NoteKind::NoEquivalent, sd_path, masked.key_line(k), format!("`{k}` is not imported")));
+            let default = k == "schedulingStrategy" && v == "REPLICA";
+            if !default && !matches!(k.as_str(), "serviceName" | "cluster" | "taskDefinition") {
+                notes.push(Note::new(
+                    NoteKind::NoEquivalent,
+                    sd_path,
+                    masked.key_line(k),
+                    format!("`{k}` is not imported"),
+                ));
             }
         } else if k == "desiredCount" && !v.is_u64() {
             notes.push(Note::new(NoteKind::Untranslated, sd_path, masked.key_line(k), format!("desiredCount {v} is a template; set desired_count per environment in wharf.toml")));
@@ -689,7 +831,11 @@ fn map_strings(v: &Value, f: &dyn Fn(&str) -> String) -> Value {
     match v {
         Value::String(s) => Value::String(f(s)),
         Value::Array(a) => Value::Array(a.iter().map(|x| map_strings(x, f)).collect()),
-        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), map_strings(x, f))).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), map_strings(x, f)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -720,30 +866,60 @@ mod tests {
         let t = Translator { tf: &tf };
         let mut notes = Vec::new();
         let p = Path::new("x.json");
-        assert_eq!(t.translate("{{ must_env `TAG` }}", p, 1, &mut notes), Translation::Expr("env_var('TAG')".into()));
-        assert_eq!(t.translate("{{ env \"A\" \"b\" }}", p, 1, &mut notes), Translation::Expr("env_var('A', 'b')".into()));
-        assert_eq!(t.translate("{{ tfstate `aws_iam_role.task.arn` }}", p, 1, &mut notes), Translation::Expr("tf.task_role_arn".into()));
+        assert_eq!(
+            t.translate("{{ must_env `TAG` }}", p, 1, &mut notes),
+            Translation::Expr("env_var('TAG')".into())
+        );
+        assert_eq!(
+            t.translate("{{ env \"A\" \"b\" }}", p, 1, &mut notes),
+            Translation::Expr("env_var('A', 'b')".into())
+        );
+        assert_eq!(
+            t.translate("{{ tfstate `aws_iam_role.task.arn` }}", p, 1, &mut notes),
+            Translation::Expr("tf.task_role_arn".into())
+        );
         assert!(notes.is_empty(), "{notes:?}");
         assert_eq!(
-            t.translate("{{ tfstatef `aws_subnet.private['%s'].id` `az-b` }}", p, 7, &mut notes),
+            t.translate(
+                "{{ tfstatef `aws_subnet.private['%s'].id` `az-b` }}",
+                p,
+                7,
+                &mut notes
+            ),
             Translation::Expr("tf.aws_subnet_private_az_b_id".into())
         );
         assert!(notes[0].text.contains("add `output \"aws_subnet_private_az_b_id\" { value = aws_subnet.private['az-b'].id }`"), "{notes:?}");
-        assert_eq!(t.translate("{{ ssm `/a/b` }}", p, 1, &mut notes), Translation::Ssm("/a/b".into()));
+        assert_eq!(
+            t.translate("{{ ssm `/a/b` }}", p, 1, &mut notes),
+            Translation::Ssm("/a/b".into())
+        );
         let kept = t.translate("{{ cfn_output `S` `K` }}", p, 9, &mut notes);
-        assert_eq!(kept, Translation::Untranslated("{{ cfn_output `S` `K` }}".into()));
-        assert_eq!(notes.last().unwrap().located(), "x.json:9: `{{ cfn_output `S` `K` }}`: wharf has no equivalent function");
+        assert_eq!(
+            kept,
+            Translation::Untranslated("{{ cfn_output `S` `K` }}".into())
+        );
+        assert_eq!(
+            notes.last().unwrap().located(),
+            "x.json:9: `{{ cfn_output `S` `K` }}`: wharf has no equivalent function"
+        );
     }
 
     #[test]
     fn bare_actions_lose_their_quotes() {
-        let text = "{\n  \"desiredCount\": {{ env `N` `2` }},\n  \"x\": \"a-{{ must_env `B` }}\"\n}";
+        let text =
+            "{\n  \"desiredCount\": {{ env `N` `2` }},\n  \"x\": \"a-{{ must_env `B` }}\"\n}";
         let m = Masked::new(Path::new("s.json"), text.to_string());
         assert_eq!(m.actions.len(), 2);
         assert!(!m.actions[0].in_string && m.actions[1].in_string);
         let doc: Value = serde_json::from_str(&m.masked).unwrap();
-        let tr = vec![Translation::Expr("env_var('N', '2')".into()), Translation::Expr("env_var('B')".into())];
+        let tr = vec![
+            Translation::Expr("env_var('N', '2')".into()),
+            Translation::Expr("env_var('B')".into()),
+        ];
         let out = unmask_text(&serde_json::to_string(&doc).unwrap(), &m, &tr);
-        assert_eq!(out, "{\"desiredCount\":{{ env_var('N', '2') }},\"x\":\"a-{{ env_var('B') }}\"}");
+        assert_eq!(
+            out,
+            "{\"desiredCount\":{{ env_var('N', '2') }},\"x\":\"a-{{ env_var('B') }}\"}"
+        );
     }
 }

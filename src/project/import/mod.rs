@@ -357,8 +357,17 @@ mod tests {
 
     #[test]
     fn relative_paths() {
-        assert_eq!(relative(Path::new("a/b/Dockerfile"), Path::new("a/b")), PathBuf::from("Dockerfile"));
-        assert_eq!(relative(Path::new("x/Dockerfile"), Path::new("a")), PathBuf::from("../x/Dockerfile"));
-        assert_eq!(relative(Path::new("./a"), Path::new("a")), PathBuf::from("."));
+        assert_eq!(
+            relative(Path::new("a/b/Dockerfile"), Path::new("a/b")),
+            PathBuf::from("Dockerfile")
+        );
+        assert_eq!(
+            relative(Path::new("x/Dockerfile"), Path::new("a")),
+            PathBuf::from("../x/Dockerfile")
+        );
+        assert_eq!(
+            relative(Path::new("./a"), Path::new("a")),
+            PathBuf::from(".")
+        );
     }
 }
