@@ -13,6 +13,7 @@ mod deploy_engine;
 mod deploy_faults;
 mod deploy_lock;
 mod deploy_plain_moto;
+mod editor_support;
 mod images_e2e;
 mod importers;
 mod leak_scan;
