@@ -10,6 +10,7 @@
 pub mod build;
 pub mod check;
 pub mod ecr;
+pub mod progress;
 pub mod promote;
 pub mod push;
 pub mod registry;

@@ -58,6 +58,7 @@ pub async fn promote(
     }
     let mut results = Vec::new();
     let mut logins: Option<(Registry, Registry)> = None;
+    let transfers = images::progress::Transfers::new(out);
     for name in names {
         let src = images::image_ref(manifest, &name, from.target, tag)?;
         let dst = images::image_ref(manifest, &name, to.target, to_tag)?;
@@ -71,7 +72,7 @@ pub async fn promote(
                 ));
             }
             let (a, b) = logins.as_ref().expect("set above");
-            across_registries(&name, &src, &dst, a, b, out).await?
+            across_registries(&name, &src, &dst, a, b, out, &transfers).await?
         };
         results.push(promoted);
     }
@@ -146,6 +147,7 @@ async fn across_registries(
     from: &Registry,
     to: &Registry,
     out: &Output,
+    transfers: &images::progress::Transfers,
 ) -> Result<Promoted> {
     let digest = from
         .manifest_digest(&src.repository, &src.tag)
@@ -171,15 +173,19 @@ async fn across_registries(
             bytes_copied: 0,
         });
     }
-    let report = registry::copy_image(
+    let transfer = transfers.start(name, 0, false);
+    let copied = registry::copy_image(
         from,
         &src.repository,
         &digest,
         to,
         &dst.repository,
         &dst.tag,
+        &transfer,
     )
-    .await?;
+    .await;
+    let seconds = transfer.finish();
+    let report = copied?;
     let held = to.manifest_digest(&dst.repository, &dst.tag).await?;
     if held.as_deref() != Some(digest.as_str()) || report.digest != digest {
         return Err(Error::failed(format!(
@@ -188,9 +194,10 @@ async fn across_registries(
         )));
     }
     out.status(format!(
-        "{name}: {src} -> {dst} (copied {} blob(s), {}; {} already there; {})",
+        "{name}: {src} -> {dst} (copied {} blob(s), {} in {seconds:.1}s, {}; {} already there; {})",
         report.blobs_copied,
         images::human_size(report.bytes_copied),
+        images::progress::rate(report.bytes_copied, seconds),
         report.blobs_present,
         images::short_digest(&digest)
     ));

@@ -306,6 +306,8 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec
             }
         }
     }
+    let transfers = crate::images::progress::Transfers::new(out);
+    let transfers = &transfers;
     let pushed: Vec<Pushed> = futures::stream::iter(to_push.into_iter().map(|item| {
         let engine = engine.clone();
         let registry = registries.get(&item.reference.host).cloned();
@@ -315,7 +317,19 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec
             out.status(format!("{}: pushing {reference}", item.image));
             let started = Instant::now();
             let prefix = format!("  [{}] ", item.image);
-            let echo = |line: &str| out.verbose(format!("{prefix}{line}"));
+            // The engine's push reports layers, not bytes: the bar's bytes are estimated from
+            // the share of layers done.
+            let transfer = transfers.start(&item.image, size, true);
+            let layers = std::sync::Mutex::new(LayerCount::default());
+            let echo = |line: &str| {
+                out.verbose(format!("{prefix}{line}"));
+                if let Ok(mut l) = layers.lock() {
+                    if let Some(done) = l.see(line) {
+                        transfer.set_position((size as f64 * done) as u64);
+                        transfer.message(format!("{}/{} layers", l.done.len(), l.all.len()));
+                    }
+                }
+            };
             let mut attempt = 1;
             let digest = loop {
                 match engine.push(&reference, &echo).await? {
@@ -357,8 +371,15 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec
                 }
                 None => digest,
             };
+            transfer.finish();
             let seconds = started.elapsed().as_secs_f64();
-            out.status(format!("{}: pushed {} in {seconds:.1}s", item.image, crate::images::short_digest(&digest)));
+            out.status(format!(
+                "{}: pushed {} ({} in {seconds:.1}s, {})",
+                item.image,
+                crate::images::short_digest(&digest),
+                images::human_size(size),
+                crate::images::progress::rate(size, seconds)
+            ));
             Ok::<_, Error>(Pushed {
                 image: item.image.clone(),
                 reference,
@@ -376,6 +397,32 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec
     results.extend(pushed);
     results.sort_by(|a, b| a.image.cmp(&b.image));
     Ok(results)
+}
+
+/// The layers `docker push` names in its plain output (`ID: Preparing`, `ID: Pushed`,
+/// `ID: Layer already exists`, `ID: Mounted from ...`).
+#[derive(Debug, Default)]
+struct LayerCount {
+    all: std::collections::BTreeSet<String>,
+    done: std::collections::BTreeSet<String>,
+}
+
+impl LayerCount {
+    /// Takes one output line; the share of layers done when it changed.
+    fn see(&mut self, line: &str) -> Option<f64> {
+        let (id, status) = line.trim().split_once(": ")?;
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        self.all.insert(id.to_string());
+        let finished = status == "Pushed"
+            || status == "Layer already exists"
+            || status.starts_with("Mounted from");
+        if finished && !self.done.insert(id.to_string()) {
+            return None;
+        }
+        Some(self.done.len() as f64 / self.all.len() as f64)
+    }
 }
 
 /// What to push: `wharf push`'s flags, and the pipeline's push stage.

@@ -358,6 +358,7 @@ pub async fn copy_image(
     to: &Registry,
     to_repo: &str,
     tag: &str,
+    transfer: &crate::images::progress::Transfer,
 ) -> Result<CopyReport> {
     let manifest = from.manifest(from_repo, reference).await?.ok_or_else(|| {
         Error::failed(format!(
@@ -366,7 +367,16 @@ pub async fn copy_image(
         ))
     })?;
     let mut report = CopyReport::default();
-    copy_contents(from, from_repo, to, to_repo, &manifest, &mut report).await?;
+    copy_contents(
+        from,
+        from_repo,
+        to,
+        to_repo,
+        &manifest,
+        &mut report,
+        transfer,
+    )
+    .await?;
     report.digest = to.put_manifest(to_repo, tag, &manifest).await?;
     Ok(report)
 }
@@ -387,6 +397,7 @@ async fn copy_contents(
     to_repo: &str,
     manifest: &ImageManifest,
     report: &mut CopyReport,
+    transfer: &crate::images::progress::Transfer,
 ) -> Result<()> {
     let doc: serde_json::Value = serde_json::from_slice(&manifest.body)
         .map_err(|e| Error::failed(format!("the manifest {} is not JSON: {e}", manifest.digest)))?;
@@ -408,6 +419,7 @@ async fn copy_contents(
                 to_repo,
                 &child_manifest,
                 report,
+                transfer,
             ))
             .await?;
             to.put_manifest(to_repo, digest, &child_manifest).await?;
@@ -428,6 +440,13 @@ async fn copy_contents(
         }
         // Streamed registry to registry: a layer of any size costs a chunk of memory.
         let (length, body) = from.get_blob(from_repo, digest).await?;
+        transfer.grow(length.unwrap_or(0));
+        let progress = transfer.clone();
+        let body = futures::StreamExt::inspect(body, move |chunk| {
+            if let Ok(c) = chunk {
+                progress.advance(c.len() as u64);
+            }
+        });
         to.put_blob(to_repo, digest, length, reqwest::Body::wrap_stream(body))
             .await?;
         report.bytes_copied += length.unwrap_or(0);

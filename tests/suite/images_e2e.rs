@@ -165,14 +165,13 @@ fn build_push_skip_and_promote() {
     );
 }
 
-#[test]
-fn promote_across_registries_copies_blobs_and_keeps_the_digest() {
-    // A second registry (no auth) stands for another account's ECR.
+/// A second registry (no auth) standing for another account's ECR: its folder, process and port.
+fn second_registry() -> (tempfile::TempDir, std::process::Child, u16) {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     std::fs::write(dir.path().join("config.yml"), format!(
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n", dir.path().display())).unwrap();
-    let mut reg = Command::new("docker-registry")
+    let reg = Command::new("docker-registry")
         .args([
             "serve",
             &dir.path().join("config.yml").display().to_string(),
@@ -181,6 +180,83 @@ fn promote_across_registries_copies_blobs_and_keeps_the_digest() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("docker-registry runs");
+    (dir, reg, port)
+}
+
+/// `wharf ARGS` in `p` on a pseudo-terminal (script(1)): what the terminal showed.
+fn on_a_terminal(p: &Project, args: &str) -> String {
+    let base = support::wharf_command();
+    let program = base.get_program().to_string_lossy().to_string();
+    let out = Command::new("script")
+        .args(["-qec", &format!("{program} {args}"), "/dev/null"])
+        .envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .envs(support::aws_env())
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "wharf {args} on a terminal:\n{text}");
+    text
+}
+
+#[test]
+fn push_and_promote_show_bytes_and_rate_per_image() {
+    let (_dir, mut reg, port) = second_registry();
+    let p = project("[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
+        &format!("[environments.prod]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{{endpoint}}\"\nregistry = \"127.0.0.1:{port}\"\n"));
+    context(&p, "app", DOCKERFILE);
+    let tag = unique("t");
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", &tag])
+        .assert()
+        .success();
+    // On a terminal: a bar per image with bytes and rate, cleared at the end.
+    let shown = on_a_terminal(
+        &p,
+        &format!("push --env local --tag {tag} --create-repositories"),
+    );
+    let bar = "app\u{1b}[0m [";
+    assert!(shown.contains(bar) && shown.contains("B/s"), "{shown:?}");
+    assert!(shown.contains("layers"), "{shown:?}");
+    let shown = on_a_terminal(&p, &format!("promote --tag {tag} --from local --to prod"));
+    assert!(
+        shown.contains(bar) && shown.contains("B/s") && shown.contains("eta"),
+        "{shown:?}"
+    );
+    let _ = reg.kill();
+    let _ = reg.wait();
+    assert!(
+        shown.contains("copied 3 blob(s)") || shown.contains("copied 2 blob(s)"),
+        "{shown}"
+    );
+    // Without a terminal: plain lines with the bytes and the rate, no bar.
+    let tag2 = unique("t");
+    p.wharf()
+        .args(["build", "--env", "local", "--tag", &tag2])
+        .assert()
+        .success();
+    let out = p
+        .wharf()
+        .args(["push", "--env", "local", "--tag", &tag2])
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        !stderr.contains('\u{1b}') && !stderr.contains("app ["),
+        "{stderr}"
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("app: pushed sha256:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains(" MB in ") && line.ends_with("/s)"), "{line}");
+}
+
+#[test]
+fn promote_across_registries_copies_blobs_and_keeps_the_digest() {
+    let (_dir, mut reg, port) = second_registry();
     let p = project("[images.app]\ncontext = \"app\"\nrepository = \"REPO/app\"\n",
         &format!("[environments.prod]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{{endpoint}}\"\nregistry = \"127.0.0.1:{port}\"\n"));
     context(&p, "app", DOCKERFILE);
