@@ -673,10 +673,8 @@ fn workload(
         w.key,
         toml_str(&format!("ecs/{}.json", w.key))
     );
-    if w.key != w.name {
-        if w.kind == Kind::Service {
-            t.push_str(&format!("name = {}\n", toml_str(&w.name)));
-        }
+    if w.key != w.name && w.kind == Kind::Service {
+        t.push_str(&format!("name = {}\n", toml_str(&w.name)));
     }
     if w.kind == Kind::Service {
         let (count, autoscaling) = count(&d["count"]);
@@ -691,9 +689,7 @@ fn workload(
         }
     }
     t.push_str("launch_type = \"FARGATE\"\n");
-    if w.kind == Kind::Service && d["exec"].as_bool() == Some(true) {
-        t.push_str("enable_execute_command = true\n");
-    } else if w.kind == Kind::Service && d["exec"].is_object() {
+    if w.kind == Kind::Service && (d["exec"].as_bool() == Some(true) || d["exec"].is_object()) {
         t.push_str("enable_execute_command = true\n");
     }
     if w.kind == Kind::Service {
