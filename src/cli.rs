@@ -96,6 +96,8 @@ pub enum Command {
     Status(commands::status::Args),
     /// Break the deploy lock of an environment (after a deploy was killed).
     Unlock(commands::unlock::Args),
+    /// EC2 capacity of an environment's cluster: `roll` replaces its container instances batch by batch.
+    Cluster(commands::cluster::Args),
     /// Run a one-off task (a job, or a command in a service's task definition), stream its logs, exit with its exit code.
     Run(commands::run::Args),
     /// CloudWatch logs of a service or job, interleaved by time; -f follows.
@@ -205,6 +207,7 @@ async fn run(ctx: &Settings, command: Command) -> Result<i32> {
         Command::Diff(args) => commands::diff::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Unlock(args) => commands::unlock::run(ctx, args).await,
+        Command::Cluster(args) => commands::cluster::run(ctx, args).await,
         Command::Run(args) => commands::run::run(ctx, args).await,
         Command::Logs(args) => commands::logs::run(ctx, args).await,
         Command::Exec(args) => commands::exec::run(ctx, args).await,

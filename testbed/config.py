@@ -38,6 +38,9 @@ DEFAULTS = {
     # ECS request throttling (AWS's token buckets per action category): 1 = AWS's bucket sizes
     # and refill rates, other values scale both, 0 = no throttling
     "ecs_throttle_scale": 1.0,
+    # an EC2 instance whose user data sets ECS_CLUSTER registers with the cluster this long after
+    # it starts running (the ECS agent's boot; testbed/instances.py)
+    "instance_boot_seconds": 1.0,
 }
 
 _lock = threading.Lock()

@@ -23,7 +23,7 @@ from moto.ecs import models as ecs_models
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import config, engine
+from . import config, engine, instances
 from . import service_deployments as sdx
 
 LOCK = threading.RLock()
@@ -568,6 +568,11 @@ def _launch_service_task(backend, service, key, dep):
     taskdef = backend.describe_task_definition(dep["taskDefinition"])
     cluster = backend._get_cluster(service.cluster_name)
     net = service.network_configuration or None
+    chosen = None
+    if (service.launch_type or "EC2") == "EC2" and instances.has_instances(backend, cluster.name):
+        chosen = instances.place(backend, cluster.name, taskdef, getattr(service, "placement_constraints", None),
+                                 getattr(service, "placement_strategy", None)
+                                 or instances.placement.SERVICE_DEFAULT_STRATEGY, f"service:{service.name}")
     task = Task(cluster, taskdef, None, _resource_requirements(backend, taskdef),
                 backend=backend, group=f"service:{service.name}",
                 launch_type=service.launch_type or "EC2", started_by=dep["id"],
@@ -575,6 +580,8 @@ def _launch_service_task(backend, service, key, dep):
                 networking_configuration=net, platform_version=service.platform_version)
     backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
     TaskRuntime(task, backend, taskdef, None, service_key=key)
+    if chosen:
+        instances.attach(task, *chosen)
     return task
 
 
@@ -618,6 +625,10 @@ def step_service(backend, key, service):
         by_dep.setdefault(task.started_by, []).append(task)
     primary_live = by_dep.get(primary["id"], [])
     old_live = [x for x in live if x.started_by != primary["id"]]
+    moving = instances.on_draining(backend, primary_live)  # on DRAINING instances: replaced elsewhere
+    if moving:
+        primary_live = [x for x in primary_live if x not in moving]
+        old_live = old_live + moving
 
     upper = max(desired, math.floor(desired * dc["maximumPercent"] / 100))
     lower = math.ceil(desired * dc["minimumHealthyPercent"] / 100)
@@ -631,7 +642,7 @@ def step_service(backend, key, service):
             try:
                 started.append(_launch_service_task(backend, service, key, primary))
             except Exception as e:  # noqa: BLE001
-                _svc_event(service, f"(service {service.name}) was unable to place a task. Reason: {e}.")
+                _svc_event(service, instances.service_event(service, e))
                 srt.next_launch_at = t + config.get("launch_backoff_max")
                 break
         if started:
@@ -755,6 +766,10 @@ def tick():
                         step_service(backend, key, service)
                     except Exception:  # noqa: BLE001
                         traceback.print_exc()
+                try:
+                    instances.tick(backend, request_stop, _service_tasks)
+                except Exception:  # noqa: BLE001
+                    traceback.print_exc()
                 for cluster in backend.clusters.values():
                     tasks = [x for x in backend.tasks.get(cluster.name, {}).values()
                              if x.desired_status == "RUNNING"]
@@ -777,6 +792,7 @@ def ticker_loop():
 def reset():
     """Called after moto's own reset: stop runners and remove containers."""
     DEPLOYMENT_RECORD.clear()
+    instances.reset()
     engine.remove_all_containers(ENGINE)
 
 
@@ -793,6 +809,8 @@ def _patched_create_service(self, *args, **kwargs):
         service.health_check_grace_period_seconds = extra["healthCheckGracePeriodSeconds"]
     if extra.get("enableExecuteCommand") is not None:
         service.enable_execute_command = extra["enableExecuteCommand"]
+    service.placement_constraints = extra.get("placementConstraints") or []
+    service.placement_strategy = extra.get("placementStrategy") or []
     service.created_at = dt(now())
     if service.task_definition:
         # the task definition ARN with revision, as ECS reports it
@@ -846,6 +864,9 @@ def _patched_run_task(self, cluster_str, task_definition_str, count, overrides, 
                       launch_type, networking_configuration=None, group=None, platform_version=None):
     real_launch = launch_type
     cluster = self._get_cluster(cluster_str)
+    if launch_type != "FARGATE" and instances.has_instances(self, cluster.name):
+        return _run_task_on_instances(self, cluster, task_definition_str, count, overrides, started_by, tags,
+                                      launch_type, networking_configuration, group)
     if launch_type != "FARGATE" and not self.container_instances.get(cluster.name):
         # no registered container instances: place the task like Fargate does
         launch_type = "FARGATE"
@@ -856,6 +877,51 @@ def _patched_run_task(self, cluster_str, task_definition_str, count, overrides, 
         task.launch_type = real_launch or "EC2"
         TaskRuntime(task, self, taskdef, overrides)
     return tasks
+
+
+def _run_task_on_instances(backend, cluster, task_definition_str, count, overrides, started_by, tags,
+                           launch_type, networking_configuration, group):
+    """RunTask placed by testbed/placement.py; what cannot be placed goes to `failures`."""
+    taskdef = backend.describe_task_definition(task_definition_str)
+    params = getattr(_local, "run_task_params", {}) or {}
+    group = group or f"family:{taskdef.family}"
+    strategy = params.get("placementStrategy") or instances.placement.RUN_TASK_DEFAULT_STRATEGY
+    tasks, failures, taken = [], [], []
+    for _ in range(count):
+        try:
+            chosen = instances.place(backend, cluster.name, taskdef, params.get("placementConstraints"),
+                                     strategy, group, taken)
+        except instances.placement.PlacementError as e:
+            if e.arn is None:
+                raise ecs_models.InvalidParameterException(e.event)
+            failures.append({"arn": e.arn, "reason": e.reason})
+            continue
+        task = Task(cluster, taskdef, None, _resource_requirements(backend, taskdef), backend=backend,
+                    group=group, overrides=overrides or {}, started_by=started_by or "", tags=tags or [],
+                    launch_type=launch_type or "EC2", networking_configuration=networking_configuration)
+        backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
+        TaskRuntime(task, backend, taskdef, overrides)
+        instances.attach(task, *chosen)
+        taken.append(chosen[0]["arn"])
+        tasks.append(task)
+    _local.run_task_failures = failures
+    return tasks
+
+
+def _wrap_run_task_response():
+    orig = EC2ContainerServiceResponse.run_task
+
+    def run_task(self):
+        _local.run_task_params = {p: self._get_param(p) for p in ("placementConstraints", "placementStrategy")}
+        _local.run_task_failures = []
+        try:
+            result = orig(self)
+            result.result["failures"] = list(_local.run_task_failures)
+            return result
+        finally:
+            _local.run_task_params = {}
+            _local.run_task_failures = []
+    EC2ContainerServiceResponse.run_task = run_task
 
 
 def _patched_stop_task(self, cluster_str, task_str, reason):
@@ -932,7 +998,9 @@ def install(engine_name_):
     EC2ContainerServiceBackend.delete_service = _patched_delete_service
     Task.advance = _patched_task_advance
     _wrap_response("create_service", ["deploymentConfiguration", "healthCheckGracePeriodSeconds",
-                                      "enableExecuteCommand"])
+                                      "enableExecuteCommand", "placementConstraints", "placementStrategy"])
+    instances.install()
+    _wrap_run_task_response()
     sdx.install()
     threading.Thread(target=ticker_loop, name="ecs-ticker", daemon=True).start()
     _ = ecs_models  # keep the import for readers

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::error;
 use super::raw::{Capture, ReplaceBody};
-use crate::aws::model::{Service, Task};
+use crate::aws::model::{ContainerInstance, Service, Task};
 use crate::error::{Error, Result};
 
 /// Sends a request (a fluent builder after `.customize()`, with any interceptors of its own) with
@@ -87,6 +87,117 @@ impl Ecs {
             }
         }
         Ok(out)
+    }
+
+    /// The cluster's container instances (every status but INACTIVE, as ECS lists them), all
+    /// pages, described.
+    pub async fn container_instances(&self) -> Result<Vec<ContainerInstance>> {
+        let mut arns = Vec::new();
+        let mut token = None;
+        loop {
+            crate::aws::pace::ecs("ecs:ListContainerInstances").await;
+            let page = self
+                .client
+                .list_container_instances()
+                .cluster(&self.cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error("ecs:ListContainerInstances", e))?;
+            arns.extend(page.container_instance_arns.unwrap_or_default());
+            token = page.next_token;
+            if token.is_none() {
+                break;
+            }
+        }
+        let mut out = Vec::with_capacity(arns.len());
+        // DescribeContainerInstances takes at most 100 instances per call.
+        for batch in arns.chunks(100) {
+            let body = send_captured!(
+                self.client
+                    .describe_container_instances()
+                    .cluster(&self.cluster)
+                    .set_container_instances(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeContainerInstances"
+            );
+            for raw in body["containerInstances"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let ci: ContainerInstance = serde_json::from_value(raw).map_err(|e| {
+                    Error::aws(format!(
+                        "ecs:DescribeContainerInstances: unexpected answer: {e}"
+                    ))
+                })?;
+                out.push(ci);
+            }
+        }
+        out.sort_by(|a, b| {
+            a.registered_at
+                .partial_cmp(&b.registered_at)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        Ok(out)
+    }
+
+    /// Sets container instances to ACTIVE or DRAINING (UpdateContainerInstancesState).
+    pub async fn set_container_instances_state(
+        &self,
+        arns: &[String],
+        draining: bool,
+    ) -> Result<()> {
+        use aws_sdk_ecs::types::ContainerInstanceStatus;
+        crate::aws::pace::ecs("ecs:UpdateContainerInstancesState").await;
+        let answer = self
+            .client
+            .update_container_instances_state()
+            .cluster(&self.cluster)
+            .set_container_instances(Some(arns.to_vec()))
+            .status(if draining {
+                ContainerInstanceStatus::Draining
+            } else {
+                ContainerInstanceStatus::Active
+            })
+            .send()
+            .await
+            .map_err(|e| error("ecs:UpdateContainerInstancesState", e))?;
+        if let Some(f) = answer.failures().first() {
+            return Err(Error::aws(format!(
+                "ecs:UpdateContainerInstancesState failed for {}: {}",
+                f.arn().unwrap_or("?"),
+                f.reason().unwrap_or("no reason")
+            )));
+        }
+        Ok(())
+    }
+
+    /// The names of every service in the cluster, all pages.
+    pub async fn list_services(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let mut token = None;
+        loop {
+            crate::aws::pace::ecs("ecs:ListServices").await;
+            let page = self
+                .client
+                .list_services()
+                .cluster(&self.cluster)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| error("ecs:ListServices", e))?;
+            names.extend(
+                page.service_arns
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.rsplit('/').next().unwrap_or(a).to_string()),
+            );
+            token = page.next_token;
+            if token.is_none() {
+                return Ok(names);
+            }
+        }
     }
 
     /// Describes tasks in batches of 100 (tasks whose answer [`Task`] cannot read are left out).

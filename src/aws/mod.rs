@@ -4,6 +4,7 @@
 //! instance roles) with the environment's region, profile and endpoint. Nothing else in wharf
 //! builds an SDK client.
 
+pub mod autoscaling;
 pub mod ecs;
 pub mod elb;
 pub mod model;
@@ -65,6 +66,11 @@ impl Clients {
     /// An S3 client (built on demand: most commands never touch S3).
     pub fn s3(&self) -> aws_sdk_s3::Client {
         s3_client(&self.config)
+    }
+
+    /// An EC2 Auto Scaling client (built on demand: only `cluster roll` uses it).
+    pub fn autoscaling(&self) -> aws_sdk_autoscaling::Client {
+        aws_sdk_autoscaling::Client::new(&self.config)
     }
 
     /// The account the credentials belong to (STS GetCallerIdentity).

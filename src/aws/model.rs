@@ -57,6 +57,63 @@ pub struct Deployment {
     pub rollout_state_reason: Option<String>,
 }
 
+/// An EC2 container instance of a cluster (DescribeContainerInstances).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerInstance {
+    pub container_instance_arn: String,
+    pub ec2_instance_id: String,
+    /// ACTIVE, DRAINING, REGISTERING, DEREGISTERING, INACTIVE, ...
+    pub status: String,
+    pub agent_connected: bool,
+    pub running_tasks_count: i64,
+    pub pending_tasks_count: i64,
+    pub registered_resources: Vec<Resource>,
+    pub remaining_resources: Vec<Resource>,
+    pub attributes: Vec<Attribute>,
+    pub registered_at: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Resource {
+    pub name: String,
+    pub integer_value: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Attribute {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+impl ContainerInstance {
+    /// The value of attribute `name` (`ecs.ami-id`, `ecs.instance-type`, custom ones).
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|a| a.name == name)
+            .and_then(|a| a.value.as_deref())
+    }
+
+    /// A registered resource (`CPU`, `MEMORY`) in ECS's units.
+    pub fn registered(&self, name: &str) -> i64 {
+        resource(&self.registered_resources, name)
+    }
+
+    /// A remaining resource (`CPU`, `MEMORY`) in ECS's units.
+    pub fn remaining(&self, name: &str) -> i64 {
+        resource(&self.remaining_resources, name)
+    }
+}
+
+fn resource(list: &[Resource], name: &str) -> i64 {
+    list.iter()
+        .find(|r| r.name == name)
+        .map_or(0, |r| r.integer_value)
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ServiceEvent {
@@ -74,6 +131,8 @@ pub struct Task {
     pub desired_status: String,
     pub started_by: Option<String>,
     pub group: Option<String>,
+    /// The EC2 container instance the task runs on (EC2 launch type).
+    pub container_instance_arn: Option<String>,
     pub health_status: Option<String>,
     pub created_at: Option<f64>,
     pub started_at: Option<f64>,

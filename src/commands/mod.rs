@@ -6,6 +6,7 @@ pub mod all;
 pub mod apply;
 pub mod build;
 pub mod ci;
+pub mod cluster;
 pub mod completions;
 pub mod deploy;
 pub mod diff;

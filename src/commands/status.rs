@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use serde_json::{json, Value};
 
 use crate::aws::ecs::Described;
-use crate::aws::model::{family_revision, short_id, Service, Task};
+use crate::aws::model::{family_revision, short_id, ContainerInstance, Service, Task};
 use crate::error::Result;
 use crate::project::connect::Connected;
 use crate::project::manifest::Manifest;
@@ -68,14 +68,23 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             now,
         ));
     }
+    let instances: Vec<Value> = conn
+        .ecs
+        .container_instances()
+        .await?
+        .iter()
+        .map(|ci| instance_document(ci, now))
+        .collect();
     if ctx.out.is_json() {
-        ctx.out
-            .json(&json!({"cluster": conn.ecs.cluster, "services": docs}));
+        ctx.out.json(
+            &json!({"cluster": conn.ecs.cluster, "container_instances": instances, "services": docs}),
+        );
     } else {
         println!(
             "cluster {} (environment {})",
             conn.ecs.cluster, conn.env_name
         );
+        print!("{}", instances_text(&instances));
         for doc in &docs {
             print!("{}", text(doc));
         }
@@ -93,6 +102,42 @@ async fn target_health(conn: &Connected, service: &Service) -> Vec<Value> {
             Ok(targets) => out.extend(targets),
             Err(e) => out.push(json!({"target_group": tg, "error": e.message})),
         }
+    }
+    out
+}
+
+/// A container instance for `status`: what an operator of an EC2 cluster looks at.
+fn instance_document(ci: &ContainerInstance, now: f64) -> Value {
+    json!({
+        "ec2_instance_id": ci.ec2_instance_id,
+        "container_instance": short_id(&ci.container_instance_arn),
+        "status": ci.status,
+        "agent_connected": ci.agent_connected,
+        "ami": ci.attribute("ecs.ami-id"),
+        "instance_type": ci.attribute("ecs.instance-type"),
+        "availability_zone": ci.attribute("ecs.availability-zone"),
+        "cpu_free": ci.remaining("CPU"), "cpu_registered": ci.registered("CPU"),
+        "memory_free": ci.remaining("MEMORY"), "memory_registered": ci.registered("MEMORY"),
+        "running_tasks": ci.running_tasks_count, "pending_tasks": ci.pending_tasks_count,
+        "age": age(now, ci.registered_at),
+    })
+}
+
+fn instances_text(instances: &[Value]) -> String {
+    let mut out = String::new();
+    for i in instances {
+        out.push_str(&format!(
+            "  instance  {} {:<8} {} {} {}  cpu {}/{} free  memory {}/{} MiB free  tasks {} running {} pending  agent {}  up {}\n",
+            i["ec2_instance_id"].as_str().unwrap_or("-"),
+            i["status"].as_str().unwrap_or("-"),
+            i["ami"].as_str().unwrap_or("-"),
+            i["instance_type"].as_str().unwrap_or("-"),
+            i["availability_zone"].as_str().unwrap_or("-"),
+            i["cpu_free"], i["cpu_registered"], i["memory_free"], i["memory_registered"],
+            i["running_tasks"], i["pending_tasks"],
+            if i["agent_connected"] == true { "connected" } else { "DISCONNECTED" },
+            i["age"].as_str().unwrap_or("-"),
+        ));
     }
     out
 }
@@ -196,8 +241,12 @@ fn text(doc: &Value) -> String {
     }
     for t in doc["targets"].as_array().into_iter().flatten() {
         out.push_str(&format!(
-            "  target    {} {} {}\n",
+            "  target    {}{} {} {}\n",
             s(&t["target"]),
+            t["port"]
+                .as_i64()
+                .map(|p| format!(":{p}"))
+                .unwrap_or_default(),
             t["state"].as_str().unwrap_or("-"),
             t["reason"].as_str().or(t["error"].as_str()).unwrap_or("")
         ));

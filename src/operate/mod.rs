@@ -5,4 +5,5 @@ pub mod exec;
 pub mod jobs;
 pub mod local;
 pub mod logs;
+pub mod roll;
 pub mod secrets;

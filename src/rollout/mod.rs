@@ -3,6 +3,7 @@
 //! ([`watch`]) feeds snapshots to the state machine ([`state`]), which the live view ([`view`])
 //! shows and [`diagnose`] explains when a rollout fails.
 
+pub mod capacity;
 pub mod deploy;
 pub mod diagnose;
 pub mod lock;

@@ -41,6 +41,9 @@ pub enum Failure {
     CrashLoop { failed_tasks: i64, threshold: i64 },
     /// Another deployment (someone else's deploy) took over before this one finished.
     Replaced { by_task_definition: String },
+    /// ECS cannot place the new revision's tasks on any of the cluster's container instances,
+    /// and never will (`reason` says what they lack).
+    Unplaceable { reason: String },
     /// The service is draining or inactive.
     ServiceGone { status: String },
     /// The service does not exist (any more).
@@ -89,6 +92,7 @@ impl fmt::Display for Failure {
                 "another deployment took over (now deploying {})",
                 family_revision(by_task_definition)
             ),
+            Failure::Unplaceable { reason } => write!(f, "tasks cannot be placed: {reason}"),
             Failure::ServiceGone { status } => write!(f, "the service is {status}"),
             Failure::ServiceMissing => write!(f, "the service does not exist"),
             Failure::TimedOut { after_secs } => {

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use crate::aws::ecs::{Described, Ecs};
 use crate::aws::model::{family_revision, Service, ServiceEvent, Task};
 use crate::error::Result;
+use crate::rollout::capacity;
 use crate::rollout::state::{assess, find_deployment, Failure, Target, Verdict};
 use crate::rollout::view::{Row, View};
 
@@ -82,6 +83,10 @@ struct Tracked {
     seen: bool,
     /// The user was told that ECS does not show the deployment yet.
     told_invisible: bool,
+    /// A placement event was seen and the cluster's capacity not yet checked against it.
+    placement_event: bool,
+    /// The capacity check was made (once per watch).
+    capacity_checked: bool,
 }
 
 impl Tracked {
@@ -149,6 +154,8 @@ pub async fn watch(
             done: None,
             seen: false,
             told_invisible: false,
+            placement_event: false,
+            capacity_checked: false,
         })
         .collect();
     let mut interval = FAST;
@@ -232,6 +239,7 @@ pub async fn watch(
                     && event.created_at.unwrap_or(f64::MAX) >= since
                 {
                     view.event(&name, event);
+                    t.placement_event |= capacity::is_placement_event(&event.message);
                     t.events.push(event.clone());
                     changed = true;
                 }
@@ -257,7 +265,13 @@ pub async fn watch(
                 }
                 t.last_row = Some(row);
             }
-            let verdict = assess(&t.target, &service);
+            let mut verdict = assess(&t.target, &service);
+            if verdict == Verdict::Progressing && t.placement_event && !t.capacity_checked {
+                t.capacity_checked = true;
+                if let Some(reason) = unplaceable(ecs, &t.target.task_definition).await? {
+                    verdict = Verdict::Failed(Failure::Unplaceable { reason });
+                }
+            }
             if t.maybe_not_visible_yet(&verdict, Some(&service), elapsed, started_at) {
                 t.tell_invisible(view, elapsed);
                 t.last = Some(service);
@@ -324,6 +338,20 @@ pub async fn watch(
             }
         })
         .collect())
+}
+
+/// Why the tasks of `task_definition` can never be placed on the cluster's container
+/// instances, if so (see [`capacity::never_fits`]).
+async fn unplaceable(ecs: &Ecs, task_definition: &str) -> Result<Option<String>> {
+    let Some(td) = ecs.describe_task_definition(task_definition).await? else {
+        return Ok(None);
+    };
+    let instances = ecs.container_instances().await?;
+    Ok(capacity::never_fits(
+        family_revision(task_definition),
+        capacity::reservation(&td),
+        &instances,
+    ))
 }
 
 /// Stopped tasks of deployment `deployment_id` not in `known`.

@@ -13,6 +13,7 @@ mod deploy_engine;
 mod deploy_faults;
 mod deploy_lock;
 mod deploy_plain_moto;
+mod ec2_capacity_e2e;
 mod editor_support;
 mod images_e2e;
 mod importers;
