@@ -68,7 +68,14 @@ fn every_module_exists_and_documents_its_interface() {
         .collect();
     assert_eq!(
         names,
-        ["alb", "cluster", "config-bucket", "ec2_capacity", "roles", "service"]
+        [
+            "alb",
+            "cluster",
+            "config-bucket",
+            "ec2_capacity",
+            "roles",
+            "service"
+        ]
     );
     let mut problems = Vec::new();
     let mut checked = 0;
