@@ -349,25 +349,24 @@ fn cluster_roll_replaces_both_instances_keeping_half_the_tasks_and_resumes_after
         .stdout(predicate::str::contains("batch 1/2").and(predicate::str::contains("batch 2/2")));
 
     // Ctrl-C once the first batch drains; the test watches the service meanwhile.
-    let mut child = spawn(
-        &p,
-        &[
-            "cluster",
-            "roll",
-            "--env",
-            "local",
-            "--replace-with",
-            "2",
-            "--timeout",
-            "2m",
-        ],
-    );
+    const ROLL: &[&str] = &[
+        "cluster",
+        "roll",
+        "--env",
+        "local",
+        "--replace-with",
+        "2",
+        "--timeout",
+        "2m",
+    ];
+    let mut child = spawn(&p, ROLL);
     let mut low = 2;
     let start = Instant::now();
     loop {
         low = low.min(running_web(&p));
-        let draining = instances(&p).iter().any(|c| c["status"] == "DRAINING");
-        let replaced = instances(&p)
+        let now = instances(&p);
+        let draining = now.iter().any(|c| c["status"] == "DRAINING");
+        let replaced = now
             .iter()
             .any(|c| !old.contains(&c["ec2InstanceId"].as_str().unwrap().to_string()));
         if draining || replaced {
@@ -390,19 +389,7 @@ fn cluster_roll_replaces_both_instances_keeping_half_the_tasks_and_resumes_after
         "nothing left DRAINING after Ctrl-C"
     );
 
-    let mut child = spawn(
-        &p,
-        &[
-            "cluster",
-            "roll",
-            "--env",
-            "local",
-            "--replace-with",
-            "2",
-            "--timeout",
-            "2m",
-        ],
-    );
+    let mut child = spawn(&p, ROLL);
     loop {
         low = low.min(running_web(&p));
         if let Some(status) = child.try_wait().unwrap() {
