@@ -175,9 +175,8 @@ pub fn validate_environment(
         }
         match render::render_unit(&inputs, unit) {
             Ok(rendered) => {
-                for w in crate::project::taskdef::warnings(&rendered.task_definition) {
-                    warnings.push(format!("{}: {w}", rendered.file.display()));
-                }
+                // One warning per entry, naming the parameter exactly as the variable is
+                // spelled (SSM names are case-sensitive).
                 for (container, name) in
                     crate::operate::secrets::suspicious_environment(&rendered.task_definition)
                 {

@@ -38,6 +38,9 @@ impl Transfers {
                     .progress_chars("=> "),
             );
             bar.set_prefix(label.to_string());
+            // Shown from the start: a transfer that ends before its first update still showed
+            // its bar (and an engine that is slow to report its first layer shows something).
+            bar.tick();
             bar
         });
         Transfer {

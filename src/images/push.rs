@@ -320,6 +320,7 @@ pub async fn push_images(items: Vec<PushItem>, opts: PushWith<'_>) -> Result<Vec
             // The engine's push reports layers, not bytes: the bar's bytes are estimated from
             // the share of layers done.
             let transfer = transfers.start(&item.image, size, true);
+            transfer.message("preparing layers".to_string());
             let layers = std::sync::Mutex::new(LayerCount::default());
             let echo = |line: &str| {
                 out.verbose(format!("{prefix}{line}"));

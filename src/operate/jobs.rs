@@ -520,7 +520,7 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
                 Err(e) => ctx.out.verbose(format!("reading logs: {}", e.message)),
             }
         }
-        if last_describe.map_or(true, |t| t.elapsed() >= Duration::from_secs(1)) {
+        if last_describe.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             last_describe = Some(Instant::now());
             let tasks = conn.ecs.describe_tasks(std::slice::from_ref(&arn)).await?;
             let Some(t) = tasks.into_iter().next() else {

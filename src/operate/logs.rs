@@ -173,7 +173,7 @@ pub fn queries(
 ) -> Result<Vec<Query>> {
     let chosen: Vec<&LogSource> = sources
         .iter()
-        .filter(|s| container.map_or(true, |c| s.container == c))
+        .filter(|s| container.is_none_or(|c| s.container == c))
         .collect();
     if chosen.is_empty() {
         return Err(match container {
@@ -522,7 +522,7 @@ pub async fn fetch_streams(client: &Client, query: &Query) -> Result<Option<Vec<
 /// Keeps the newest timestamp printed and the ids of the events at it.
 fn remember(lines: &[Line], last_ms: &mut Option<i64>, seen: &mut HashSet<String>) {
     for l in lines {
-        if last_ms.map_or(true, |m| l.timestamp > m) {
+        if last_ms.is_none_or(|m| l.timestamp > m) {
             *last_ms = Some(l.timestamp);
             seen.clear();
         }

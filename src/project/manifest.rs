@@ -403,10 +403,15 @@ impl Manifest {
     /// Reads and checks `path`, including that the task-definition files it names exist.
     /// Errors carry file, line, column and a caret snippet; exit code 2.
     pub fn load(path: &Path) -> Result<Manifest> {
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            Error::usage(format!("cannot read project file {}: {e}", path.display())).with_hint(
-                "run wharf in the folder holding wharf.toml, pass --file, or create one with `wharf init`",
-            )
+        let source = crate::project::snippet::read_text(path, "project file").map_err(|e| {
+            let error = Error::usage(e);
+            if path.exists() {
+                error
+            } else {
+                error.with_hint(
+                    "run wharf in the folder holding wharf.toml, pass --file, or create one with `wharf init`",
+                )
+            }
         })?;
         let manifest = Self::parse(path, source)?;
         manifest.check_files()?;
@@ -838,10 +843,16 @@ impl Manifest {
         for td in paths {
             let path = self.resolve_path(td.get_ref());
             if !path.is_file() {
-                errors.push(self.error_at(
-                    td.span(),
-                    &format!("task definition file {} does not exist", path.display()),
-                ));
+                // Names what is there instead: a folder, a link loop, a dangling link, nothing.
+                let why = crate::project::snippet::read_text(&path, "task definition file")
+                    .err()
+                    .unwrap_or_else(|| {
+                        format!(
+                            "task definition file {} is not a regular file",
+                            path.display()
+                        )
+                    });
+                errors.push(self.error_at(td.span(), &why));
             }
         }
         for config in self.doc.services.values().filter_map(|s| s.config.as_ref()) {

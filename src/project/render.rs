@@ -101,11 +101,13 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
     let manifest = inputs.manifest;
     let effective = manifest.effective(inputs.env, unit.kind(), unit.name())?;
     let file = manifest.resolve_path(effective.task_definition.get_ref());
-    let source = std::fs::read_to_string(&file).map_err(|e| {
-        manifest.error_at(
-            effective.task_definition.span(),
-            &format!("cannot read task definition {}: {e}", file.display()),
-        )
+    let source = crate::project::snippet::read_text(&file, "task definition").map_err(|e| {
+        if e.contains("-->") {
+            // Located in the template itself (not UTF-8).
+            Error::usage(e)
+        } else {
+            manifest.error_at(effective.task_definition.span(), &e)
+        }
     })?;
     let config = match unit {
         Unit::Service(key) => {
@@ -931,7 +933,7 @@ mod tests {
         (dir, m)
     }
 
-    const TD: &str = r#"{"family": "{{ app }}-{{ env }}", "containerDefinitions": [{"name": "web", "image": "{{ image('app') }}",
+    const TD: &str = r#"{"family": "{{ app }}-{{ env }}", "containerDefinitions": [{"name": "web", "image": "{{ image('app') }}", "memory": 128,
 "environment": [{"name": "L", "value": "{{ vars.level }}"}], "secrets": [{"name": "DB", "valueFrom": "{{ secret('db') }}"}]}]}"#;
 
     fn online<'a>(m: &'a Manifest, tag: Option<&'a str>) -> Inputs<'a> {

@@ -18,6 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::project::unresolved::is_unresolved;
 
+mod rules;
+
 /// Fields AWS fills in when it describes a task definition. A pasted `describe-task-definition`
 /// output carries them; they are dropped rather than rejected.
 pub const READ_ONLY_FIELDS: &[&str] = &[
@@ -110,9 +112,14 @@ pub fn check(doc: &Value, launch_type: Option<&str>) -> Vec<Problem> {
     let mut problems = Vec::new();
     let s = shapes();
     check_shape(doc, &s.root, "", &mut problems);
-    if !problems.is_empty() {
+    // The rules run even when the shape is wrong: each reads values defensively, so one run
+    // reports every problem.
+    if !doc.is_object() {
         return problems;
     }
+    let shape_paths: std::collections::HashSet<String> =
+        problems.iter().map(|p| p.path.clone()).collect();
+    let shape_count = problems.len();
     check_containers(doc, &mut problems);
     let fargate = launch_type == Some("FARGATE")
         || doc["requiresCompatibilities"]
@@ -121,6 +128,15 @@ pub fn check(doc: &Value, launch_type: Option<&str>) -> Vec<Problem> {
     if fargate {
         check_fargate(doc, &mut problems);
     }
+    rules::check(doc, rules::Target { fargate }, &mut problems);
+    // A field the shape check found wrong is not reported again by a rule, and no problem twice.
+    let mut seen = std::collections::HashSet::new();
+    let mut index = 0;
+    problems.retain(|p| {
+        index += 1;
+        (index <= shape_count || p.path.is_empty() || !shape_paths.contains(&p.path))
+            && seen.insert((p.path.clone(), p.message.clone()))
+    });
     problems
 }
 
@@ -504,46 +520,6 @@ fn check_fargate(doc: &Value, out: &mut Vec<Problem>) {
     }
 }
 
-/// Plain `environment` entries whose names look like secrets (they would be visible to anyone
-/// who can describe the task definition).
-pub fn warnings(doc: &Value) -> Vec<Problem> {
-    const WORDS: &[&str] = &["PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL"];
-    let mut out = Vec::new();
-    for (i, c) in doc["containerDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        for (j, e) in c["environment"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let Some(name) = e.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let upper = name.to_ascii_uppercase();
-            if WORDS.iter().any(|w| {
-                upper
-                    .split(|c: char| !c.is_ascii_alphanumeric())
-                    .any(|part| part == *w || part.ends_with(w) && *w != "KEY")
-            }) {
-                out.push(problem(
-                    &format!("containerDefinitions[{i}].environment[{j}]"),
-                    format!(
-                        "`{name}` looks like a secret but is a plain environment variable; \
-                         put it in SSM (`wharf secrets set`) and reference it from `secrets` with {{{{ secret('{}') }}}}",
-                        name.to_ascii_lowercase()
-                    ),
-                ));
-            }
-        }
-    }
-    out
-}
-
 /// The span of every value in `text` (valid JSON) by JSON path, in the path syntax of
 /// [`Problem::path`] (the document itself is ""). Used to point errors at the rendered line.
 pub fn json_spans(text: &str) -> HashMap<String, Range<usize>> {
@@ -828,22 +804,5 @@ mod tests {
         let spans = json_spans(text);
         assert_eq!(&text[spans["a[1].b"].clone()], "\"x\"");
         assert_eq!(&text[spans["a[0]"].clone()], "1");
-    }
-
-    #[test]
-    fn secret_looking_names_warn() {
-        let doc = json!({"containerDefinitions": [{"environment": [
-            {"name": "DB_PASSWORD", "value": "x"}, {"name": "API_TOKEN", "value": "x"},
-            {"name": "PORT", "value": "1"}, {"name": "KEY", "value": "x"}, {"name": "MONKEY", "value": "x"}
-        ]}]});
-        let w: Vec<String> = warnings(&doc).iter().map(|p| p.path.clone()).collect();
-        assert_eq!(
-            w,
-            [
-                "containerDefinitions[0].environment[0]",
-                "containerDefinitions[0].environment[1]",
-                "containerDefinitions[0].environment[3]"
-            ]
-        );
     }
 }

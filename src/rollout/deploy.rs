@@ -332,9 +332,9 @@ pub struct Applied {
 /// and a rollback goes there rather than to the stuck revision. Without a history (a service
 /// that never completed a deployment, or an endpoint without it), the revision it runs.
 pub async fn settled_revision(ecs: &Ecs, service: &Service) -> String {
-    let completed = service.primary().map_or(true, |p| {
-        p.rollout_state.as_deref().unwrap_or("COMPLETED") == "COMPLETED"
-    });
+    let completed = service
+        .primary()
+        .is_none_or(|p| p.rollout_state.as_deref().unwrap_or("COMPLETED") == "COMPLETED");
     if completed {
         return service.task_definition.clone();
     }

@@ -1,7 +1,9 @@
 //! The corpus of bad inputs: every folder under tests/corpus holds a project (wharf.toml and its
-//! task-definition templates) with one mistake, and an `expected` file: the first line is a
-//! fragment of the error message, the second the `file:line:column` it must point at.
-//! `wharf validate` must report it with exit code 2, and never panic.
+//! task-definition templates) with its mistakes, and an `expected` file of line pairs: a fragment
+//! of an error message, then the `file:line:column` it must point at (one pair per problem the
+//! one run must report). `wharf validate` must report them all with exit code 2, within a second,
+//! and never panic. The folders under tests/corpus-valid are unusual but valid projects (CRLF,
+//! BOM, comments everywhere, unicode) that must pass.
 
 use crate::support;
 
@@ -17,7 +19,7 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         .collect();
     cases.sort();
     assert!(
-        cases.len() >= 30,
+        cases.len() >= 90,
         "the corpus has only {} cases",
         cases.len()
     );
@@ -26,9 +28,13 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let expected = std::fs::read_to_string(case.join("expected"))
             .unwrap_or_else(|e| panic!("{name}: cannot read `expected`: {e}"));
-        let mut lines = expected.lines();
-        let fragment = lines.next().unwrap_or_default();
-        let location = lines.next().unwrap_or_default();
+        let pairs: Vec<(&str, &str)> = expected
+            .lines()
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|p| (p[0], p.get(1).copied().unwrap_or_default()))
+            .collect();
+        let started = std::time::Instant::now();
         let output = support::wharf_assert()
             .current_dir(case)
             .env("NO_COLOR", "1")
@@ -46,15 +52,105 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         if stderr.contains("panicked") {
             problems.push("wharf panicked".to_string());
         }
-        if !stderr.contains(fragment) {
-            problems.push(format!("message lacks {fragment:?}"));
+        let took = started.elapsed();
+        if took > std::time::Duration::from_secs(1) {
+            problems.push(format!("took {took:?}, more than a second"));
         }
-        if !stderr.contains(&format!("--> {location}")) {
-            problems.push(format!("location is not {location}"));
+        for (fragment, location) in &pairs {
+            // The location must follow its own message (the next `-->` after the fragment).
+            let located = stderr.match_indices(fragment).any(|(i, _)| {
+                stderr[i..]
+                    .find("--> ")
+                    .is_some_and(|j| stderr[i + j + 4..].starts_with(location))
+            });
+            if !stderr.contains(fragment) {
+                problems.push(format!("message lacks {fragment:?}"));
+            } else if !located {
+                problems.push(format!("{fragment:?} is not located at {location}"));
+            }
         }
         if !problems.is_empty() {
             failures.push(format!("{name}: {}\n{stderr}", problems.join("; ")));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn unusual_but_valid_projects_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus-valid");
+    let mut cases: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    assert!(
+        cases.len() >= 4,
+        "tests/corpus-valid has {} cases",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        let output = support::wharf_assert()
+            .current_dir(case)
+            .env("NO_COLOR", "1")
+            .env_remove("WHARF_ENV")
+            .env_remove("WHARF_FILE")
+            .arg("validate")
+            .output()
+            .unwrap();
+        if !output.status.success() {
+            failures.push(format!(
+                "{}: exit {:?}\n{}",
+                case.display(),
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A 5 MB template on one line with a mistake in the middle: the error shows a window around
+/// the column, not the whole line twice.
+#[test]
+fn a_huge_one_line_template_gets_a_short_located_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/td-enum");
+    std::fs::copy(root.join("wharf.toml"), dir.path().join("wharf.toml")).unwrap();
+    std::fs::create_dir(dir.path().join("ecs")).unwrap();
+    let padding: Vec<String> = (0..150_000)
+        .map(|i| format!("{{\"name\": \"V{i}\", \"value\": \"x\"}}"))
+        .collect();
+    let td = format!(
+        r#"{{"family": "web", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "513", "executionRoleArn": "arn:aws:iam::123456789012:role/x", "containerDefinitions": [{{"name": "web", "image": "busybox", "environment": [{}], "logConfiguration": {{"logDriver": "awslogs", "options": {{"awslogs-group": "/g", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "web"}}}}}}]}}"#,
+        padding.join(", ")
+    );
+    assert!(td.len() > 4_000_000 && !td.contains('\n'));
+    std::fs::write(dir.path().join("ecs/web.json"), &td).unwrap();
+    let started = std::time::Instant::now();
+    let output = support::wharf_assert()
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .arg("validate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.len() < 2_000,
+        "{} bytes of error output",
+        stderr.len()
+    );
+    let column = td.find("\"513\"").unwrap() + 1;
+    assert!(
+        stderr.contains(&format!("--> ecs/web.json:1:{column}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Fargate does not accept memory 513"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

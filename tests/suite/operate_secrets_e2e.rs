@@ -345,6 +345,13 @@ fn validate_warns_about_plain_environment_entries_that_look_like_secrets() {
         "{stderr}"
     );
     assert!(stderr.contains("wharf secrets set DB_PASSWORD"), "{stderr}");
+    // One warning, one name: SSM names are case-sensitive, so no second spelling is offered.
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("DB_PASSWORD")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("db_password"), "{stderr}");
     assert!(!stderr.contains("PORT in plain"), "{stderr}");
     assert!(
         !stderr.contains("hunter2"),
