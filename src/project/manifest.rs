@@ -283,6 +283,53 @@ pub struct Service {
     pub smoke: Option<Smoke>,
     /// Config files synced to S3 on deploy (docs/operate.md).
     pub config: Option<ConfigFiles>,
+    /// `false`: the task-definition file is used as written, not rendered as a template.
+    #[schemars(with = "Option<bool>")]
+    pub templating: Option<Spanned<bool>>,
+    /// Other delimiters for the task-definition template (when the file holds `{{`, `{%` or
+    /// `{#` meant literally, as Docker log tags and shell `${#VAR}` do).
+    #[schemars(with = "Option<TemplateDelimiters>")]
+    pub template_delimiters: Option<Spanned<TemplateDelimiters>>,
+}
+
+/// `template_delimiters = { variables = ["[[", "]]"], blocks = ["[%", "%]"], comments = ["[#", "#]"] }`:
+/// each pair replaces `{{ }}`, `{% %}` or `{# #}`; a pair left out keeps its default.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateDelimiters {
+    pub variables: Option<[String; 2]>,
+    pub blocks: Option<[String; 2]>,
+    pub comments: Option<[String; 2]>,
+}
+
+impl TemplateDelimiters {
+    /// The minijinja syntax these delimiters make, or why they cannot make one.
+    pub fn syntax(&self) -> std::result::Result<minijinja::syntax::SyntaxConfig, String> {
+        let mut b = minijinja::syntax::SyntaxConfig::builder();
+        for (what, pair) in [
+            ("variables", &self.variables),
+            ("blocks", &self.blocks),
+            ("comments", &self.comments),
+        ] {
+            let Some([start, end]) = pair else { continue };
+            if start.trim().is_empty() || end.trim().is_empty() {
+                return Err(format!(
+                    "template_delimiters.{what}: a delimiter cannot be empty"
+                ));
+            }
+            match what {
+                "variables" => b.variable_delimiters(start.clone(), end.clone()),
+                "blocks" => b.block_delimiters(start.clone(), end.clone()),
+                _ => b.comment_delimiters(start.clone(), end.clone()),
+            };
+        }
+        b.build().map_err(|e| {
+            format!(
+                "template_delimiters: {}",
+                e.detail().unwrap_or("invalid delimiters")
+            )
+        })
+    }
 }
 
 /// `[services.NAME.config]`: a folder of config files that deploy keeps in S3 under
@@ -361,6 +408,12 @@ pub struct Job {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, serde_json::Value>")]
     pub vars: BTreeMap<String, toml::Value>,
+    /// `false`: the task-definition file is used as written, not rendered as a template.
+    #[schemars(with = "Option<bool>")]
+    pub templating: Option<Spanned<bool>>,
+    /// Other delimiters for the task-definition template (see the service's).
+    #[schemars(with = "Option<TemplateDelimiters>")]
+    pub template_delimiters: Option<Spanned<TemplateDelimiters>>,
 }
 
 /// The ways a task can be launched (`launch_type`).
@@ -762,15 +815,48 @@ impl Manifest {
                 }
             }
             if let Some(d) = &service.deployment {
+                if let Some(min) = d.minimum_healthy_percent.filter(|m| *m > 100) {
+                    let span = self
+                        .key_span(&["services", name, "deployment", "minimum_healthy_percent"])
+                        .unwrap_or(0..0);
+                    errors.push(self.error_at(
+                        span,
+                        &format!("service `{name}`: deployment.minimum_healthy_percent ({min}) is above 100"),
+                    ));
+                }
                 if let (Some(max), Some(min)) = (d.maximum_percent, d.minimum_healthy_percent) {
                     if max < min {
-                        let span = self.key_span(&["services", name]).unwrap_or(0..0);
+                        let span = self
+                            .key_span(&["services", name, "deployment", "maximum_percent"])
+                            .or_else(|| self.key_span(&["services", name, "deployment"]))
+                            .or_else(|| self.key_span(&["services", name]))
+                            .unwrap_or(0..0);
                         errors.push(self.error_at(
                             span,
                             &format!("service `{name}`: deployment.maximum_percent ({max}) is below minimum_healthy_percent ({min})"),
                         ));
                     }
                 }
+            }
+        }
+        let units = doc
+            .services
+            .iter()
+            .map(|(n, s)| (n, &s.templating, &s.template_delimiters))
+            .chain(
+                doc.jobs
+                    .iter()
+                    .map(|(n, j)| (n, &j.templating, &j.template_delimiters)),
+            );
+        for (name, templating, delimiters) in units {
+            let Some(d) = delimiters else { continue };
+            if templating.as_ref().is_some_and(|t| !*t.get_ref()) {
+                errors.push(self.error_at(
+                    d.span(),
+                    &format!("`{name}` sets templating = false and template_delimiters; a file that is not rendered has no delimiters"),
+                ));
+            } else if let Err(why) = d.get_ref().syntax() {
+                errors.push(self.error_at(d.span(), &why));
             }
         }
         if let Some(cycle) = self.dependency_cycle() {

@@ -18,4 +18,5 @@ pub mod schema;
 pub mod snippet;
 pub mod stack;
 pub mod taskdef;
+pub mod template_hints;
 pub mod unresolved;

@@ -124,7 +124,33 @@ pub fn render_unit(inputs: &Inputs, unit: Unit) -> Result<Rendered> {
             *slot = Some(c.template_value());
         }
     }
-    let text = render_template(inputs, &state, &file, &source)?;
+    let (templating, delimiters) = match unit {
+        Unit::Service(k) => manifest
+            .doc
+            .services
+            .get(k)
+            .map(|s| (s.templating.as_ref(), s.template_delimiters.as_ref())),
+        Unit::Job(k) => manifest
+            .doc
+            .jobs
+            .get(k)
+            .map(|j| (j.templating.as_ref(), j.template_delimiters.as_ref())),
+    }
+    .unwrap_or((None, None));
+    let text = if templating.is_some_and(|t| !*t.get_ref()) {
+        // Used as written: `{{`, `{%` and `{#` are plain text.
+        source.clone()
+    } else {
+        let syntax = match delimiters {
+            Some(d) => Some(
+                d.get_ref()
+                    .syntax()
+                    .map_err(|why| manifest.error_at(d.span(), &why))?,
+            ),
+            None => None,
+        };
+        render_template(inputs, &state, &file, &source, syntax)?
+    };
     state.scan(&text);
     let text = quote_bare_markers(&text);
     let label = if text.lines().count() == source.lines().count() {
@@ -272,18 +298,40 @@ fn render_template(
     state: &Arc<State>,
     file: &Path,
     source: &str,
+    syntax: Option<minijinja::syntax::SyntaxConfig>,
 ) -> Result<String> {
     let name = file.display().to_string();
+    let default_syntax = syntax.is_none();
     let run = |state: &Arc<State>| -> Result<String> {
-        let env = state.environment();
+        let mut env = state.environment();
+        if let Some(syntax) = &syntax {
+            env.set_syntax(syntax.clone());
+        }
         env.render_named_str(&name, source, ()).map_err(|e| {
             let message = describe_error(state, &e, source);
-            let span = e.range().or_else(|| {
+            let mut span = e.range().or_else(|| {
                 e.line().map(|l| {
                     let start = offset_of(source, l, 1);
                     start..start + 1
                 })
             });
+            let mut hint = None;
+            if e.kind() == ErrorKind::SyntaxError && default_syntax {
+                // A construct left open is reported where the file ends; point at its start.
+                let at_the_end = e.detail().is_some_and(|d| d.contains("unexpected end of"));
+                if let Some(open) =
+                    crate::project::template_hints::unclosed(source).filter(|_| at_the_end)
+                {
+                    span = Some(open.span.clone());
+                    hint = open.hint();
+                }
+                hint = hint.or_else(|| {
+                    crate::project::template_hints::literal_syntax(source, span.clone())
+                });
+            }
+            if e.kind() == ErrorKind::UnknownFunction && default_syntax {
+                hint = crate::project::template_hints::literal_syntax(source, span.clone());
+            }
             let error = match span {
                 Some(span) => crate::project::snippet::snippet(
                     file,
@@ -293,7 +341,10 @@ fn render_template(
                 ),
                 None => format!("error: {name}: {message}"),
             };
-            Error::usage(error)
+            match hint {
+                Some(h) => Error::usage(error).with_hint(h),
+                None => Error::usage(error),
+            }
         })
     };
     let text = run(state)?;

@@ -1,7 +1,7 @@
 //! The corpus of bad inputs: every folder under tests/corpus holds a project (wharf.toml and its
 //! task-definition templates) with its mistakes, and an `expected` file of line pairs: a fragment
 //! of an error message, then the `file:line:column` it must point at (one pair per problem the
-//! one run must report). `wharf validate` must report them all with exit code 2, within a second,
+//! one run must report); a line `hint: …` is a hint that must be given. `wharf validate` must report them all with exit code 2, within a second,
 //! and never panic. The folders under tests/corpus-valid are unusual but valid projects (CRLF,
 //! BOM, comments everywhere, unicode) that must pass.
 
@@ -28,8 +28,14 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         let name = case.file_name().unwrap().to_string_lossy().to_string();
         let expected = std::fs::read_to_string(case.join("expected"))
             .unwrap_or_else(|e| panic!("{name}: cannot read `expected`: {e}"));
+        // `hint: …` lines must appear anywhere; the other lines are message/location pairs.
+        let hints: Vec<&str> = expected
+            .lines()
+            .filter(|l| l.starts_with("hint: "))
+            .collect();
         let pairs: Vec<(&str, &str)> = expected
             .lines()
+            .filter(|l| !l.starts_with("hint: "))
             .collect::<Vec<_>>()
             .chunks(2)
             .map(|p| (p[0], p.get(1).copied().unwrap_or_default()))
@@ -55,6 +61,11 @@ fn every_bad_input_gives_a_located_error_and_exit_2() {
         let took = started.elapsed();
         if took > std::time::Duration::from_secs(1) {
             problems.push(format!("took {took:?}, more than a second"));
+        }
+        for hint in &hints {
+            if !stderr.contains(hint) {
+                problems.push(format!("no {hint:?}"));
+            }
         }
         for (fragment, location) in &pairs {
             // The location must follow its own message (the next `-->` after the fragment).
