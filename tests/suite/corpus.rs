@@ -163,5 +163,7 @@ fn a_huge_one_line_template_gets_a_short_located_error() {
         stderr.contains("Fargate does not accept memory 513"),
         "{stderr}"
     );
-    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A debug build on a loaded 2-core machine takes a few seconds for 5 MB; the bound catches
+    // a quadratic scan, not a slow machine.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
