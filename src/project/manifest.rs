@@ -474,33 +474,53 @@ impl Manifest {
     /// Parses `source` as the project file at `path` (which need not exist) and runs every check
     /// that does not read other files.
     pub fn parse(path: &Path, source: String) -> Result<Manifest> {
-        let doc: ProjectFile = toml::from_str(&source).map_err(|e| {
-            let span = e.span().unwrap_or(0..0);
-            let (message, hint) = explain_toml_error(e.message());
+        use crate::project::tolerant;
+        let located = |found: &tolerant::Found| {
+            let (message, hint) = explain_toml_error(&found.message);
             let error = Error::usage(crate::project::snippet::snippet(
                 path,
                 &source,
-                span,
+                found.span.clone(),
                 &format!("error: {message}"),
             ));
             match hint {
                 Some(h) => error.with_hint(h),
                 None => error,
             }
-        })?;
+        };
+        // Every problem of the file in one run: syntax errors first (each line blanked and the
+        // parse resumed), then unknown keys and wrong types (each entry blanked), then the
+        // checks of meaning on what is left.
+        let (syntax, clean, text) = tolerant::syntax_errors(&source);
+        let mut errors: Vec<Error> = syntax.iter().map(located).collect();
+        if !errors.is_empty() && !clean {
+            return Err(join_errors(errors)
+                .err()
+                .unwrap_or_else(|| Error::usage("invalid project file")));
+        }
+        let (wrong, doc) = tolerant::deserialize::<ProjectFile>(&text);
+        errors.extend(wrong.iter().map(located));
         let root = path
             .parent()
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        let manifest = Manifest {
-            path: path.to_path_buf(),
-            root,
-            source,
-            doc,
-        };
-        manifest.check()?;
-        Ok(manifest)
+        if let Some(doc) = doc {
+            let manifest = Manifest {
+                path: path.to_path_buf(),
+                root,
+                source: source.clone(),
+                doc,
+            };
+            match manifest.check() {
+                Ok(()) if errors.is_empty() => return Ok(manifest),
+                Ok(()) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(join_errors(errors)
+            .err()
+            .unwrap_or_else(|| Error::usage("invalid project file")))
     }
 
     pub fn app(&self) -> &str {
@@ -1034,15 +1054,15 @@ impl KeyTree {
 
 /// Several errors as one (each keeps its own snippet), or Ok when there are none.
 fn join_errors(errors: Vec<Error>) -> Result<()> {
-    let mut iter = errors.into_iter();
-    let Some(mut first) = iter.next() else {
+    if errors.is_empty() {
         return Ok(());
-    };
-    for e in iter {
-        first.message.push_str("\n\n");
-        first.message.push_str(&e.to_string());
     }
-    Err(first)
+    if errors.len() == 1 {
+        return Err(errors.into_iter().next().expect("one error"));
+    }
+    // Each error keeps its own hint, right under it.
+    let text: Vec<String> = errors.iter().map(Error::to_string).collect();
+    Err(Error::usage(text.join("\n\n")))
 }
 
 /// Why `name` cannot be part of SSM paths, tags and AWS resource names, if it cannot.
@@ -1099,7 +1119,10 @@ fn explain_toml_error(message: &str) -> (String, Option<String>) {
         .replace("expected u32", "expected a whole number (0 or more)")
         .replace("expected u16", "expected a port number")
         .replace("expected a boolean", "expected true or false");
-    (message, None)
+    let hint = message
+        .starts_with("invalid string")
+        .then(|| "a text value needs quotes: key = \"value\"".to_string());
+    (message, hint)
 }
 
 /// How the JSON Schema describes `cpu` / `memory`: a number of units or a string ("1 vCPU", "2 GB").

@@ -19,4 +19,5 @@ pub mod snippet;
 pub mod stack;
 pub mod taskdef;
 pub mod template_hints;
+pub mod tolerant;
 pub mod unresolved;
