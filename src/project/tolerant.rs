@@ -127,7 +127,7 @@ fn blank(text: &mut String, range: Range<usize>) {
 /// with the comma that separates it from its neighbours inside an inline table.
 fn entry_at(text: &str, offset: usize) -> Option<Range<usize>> {
     let doc = toml_edit::ImDocument::parse(text).ok()?;
-    let range = in_table(doc.as_table(), offset, text)?;
+    let range = in_table(doc.as_table(), offset)?;
     Some(with_separator(text, range))
 }
 
@@ -152,7 +152,7 @@ fn extent(item: &toml_edit::Item) -> Option<Range<usize>> {
     }
 }
 
-fn in_table(table: &toml_edit::Table, offset: usize, text: &str) -> Option<Range<usize>> {
+fn in_table(table: &toml_edit::Table, offset: usize) -> Option<Range<usize>> {
     for (k, item) in table.iter() {
         let key = table.key(k).and_then(|k| k.span());
         let Some(full) = union(key, extent(item)) else {
@@ -162,11 +162,11 @@ fn in_table(table: &toml_edit::Table, offset: usize, text: &str) -> Option<Range
             continue;
         }
         let inner = match item {
-            toml_edit::Item::Table(t) => in_table(t, offset, text),
+            toml_edit::Item::Table(t) => in_table(t, offset),
             toml_edit::Item::ArrayOfTables(a) => a.iter().find_map(|t| {
                 let r = extent(&toml_edit::Item::Table(t.clone()))?;
                 if r.contains(&offset) {
-                    in_table(t, offset, text).or(Some(r))
+                    in_table(t, offset).or(Some(r))
                 } else {
                     None
                 }
