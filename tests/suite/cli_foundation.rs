@@ -97,7 +97,7 @@ fn validate_warns_about_secret_looking_variables() {
         .assert()
         .success()
         .stderr(predicate::str::contains(
-            "`DB_PASSWORD` looks like a secret",
+            "sets DB_PASSWORD in plain `environment`",
         ));
 }
 
@@ -386,7 +386,7 @@ async fn render_resolves_ssm_and_account_online_and_refuses_secure_strings() {
     .unwrap();
     let td = |env_value: &str| {
         format!(
-            r#"{{"family": "web", "containerDefinitions": [{{"name": "web", "image": "{{{{ image('app') }}}}",
+            r#"{{"family": "web", "containerDefinitions": [{{"name": "web", "image": "{{{{ image('app') }}}}", "memory": 128,
   "environment": [{{"name": "LOG_LEVEL", "value": "{env_value}"}}],
   "secrets": [{{"name": "DB_PASSWORD", "valueFrom": "{{{{ secret('db_password') }}}}"}}]}}]}}"#
         )

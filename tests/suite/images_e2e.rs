@@ -186,9 +186,21 @@ fn second_registry() -> (tempfile::TempDir, std::process::Child, u16) {
 /// `wharf ARGS` in `p` on a pseudo-terminal (script(1)): what the terminal showed.
 fn on_a_terminal(p: &Project, args: &str) -> String {
     let base = support::wharf_command();
-    let program = base.get_program().to_string_lossy().to_string();
+    // wharf itself on the terminal: the transcribing wrapper would put a pipe (tee) between
+    // wharf's stderr and the terminal. script(1) keeps the transcript instead.
+    let program = base
+        .get_envs()
+        .find(|(k, _)| *k == "WHARF_BIN")
+        .and_then(|(_, v)| v)
+        .unwrap_or(base.get_program())
+        .to_string_lossy()
+        .to_string();
+    let typescript = support::transcripts()
+        .map(|d| d.join(format!("{}-terminal.out", unique("tty"))))
+        .unwrap_or_else(|| "/dev/null".into());
     let out = Command::new("script")
-        .args(["-qec", &format!("{program} {args}"), "/dev/null"])
+        .args(["-qec", &format!("{program} {args}")])
+        .arg(&typescript)
         .envs(base.get_envs().filter_map(|(k, v)| Some((k, v?))))
         .envs(support::aws_env())
         .env_remove("NO_COLOR")
