@@ -234,7 +234,7 @@ fn local_run_scenario(engine: &str) {
     let limits = String::from_utf8_lossy(&limits.stdout).to_string()
         + &String::from_utf8_lossy(&limits.stderr);
     assert!(
-        limits.starts_with("536870912 250000000 67108864 "),
+        limits.starts_with("536870912 250000000 "),
         "{limits}"
     );
     assert!(limits.contains("SYS_PTRACE"), "{limits}");
