@@ -10,8 +10,9 @@ export CARGO_TARGET_DIR="${WHARF_RELEASE_TARGET:-$HOME/.cache/wharf/target-relea
 command -v hyperfine >/dev/null || apt-get install -y -q hyperfine >/dev/null
 cargo build --release --quiet
 wharf="$CARGO_TARGET_DIR/release/wharf"
-TF_BIN="${WHARF_TESTBED_DIR:-$HOME/.cache/wharf-testbed}/venv/bin"
-[ -x "$TF_BIN/terraform" ] || { echo "no Terraform at $TF_BIN: run scripts/testbed install" >&2; exit 1; }
+# The machine's Terraform (1.11; the test bed's venv no longer carries one).
+TF_BIN="$(dirname "$(command -v terraform || echo /usr/local/bin/terraform)")"
+[ -x "$TF_BIN/terraform" ] || { echo "no Terraform on PATH (every machine of this kind has 1.11 in /usr/local/bin)" >&2; exit 1; }
 dir="$(mktemp -d)"; trap 'rm -rf "$dir"' EXIT
 mkdir -p "$dir/infra"
 {

@@ -233,10 +233,7 @@ fn local_run_scenario(engine: &str) {
     assert!(stdout.contains("secret resolved"), "{stdout}");
     let limits = String::from_utf8_lossy(&limits.stdout).to_string()
         + &String::from_utf8_lossy(&limits.stderr);
-    assert!(
-        limits.starts_with("536870912 250000000 "),
-        "{limits}"
-    );
+    assert!(limits.starts_with("536870912 250000000 "), "{limits}");
     assert!(limits.contains("SYS_PTRACE"), "{limits}");
     // (docker prints the interval in nanoseconds, podman as a duration); 5 s is the shortest
     // interval ECS accepts. The shared memory is the engines' default (Fargate has no

@@ -205,11 +205,7 @@ fn all_stops_at_a_failing_apply_and_at_a_failing_deploy() {
         "infra/main.tf",
         "output \"x\" {\n  value = var.undeclared\n}\n",
     );
-    let path = format!(
-        "{}/venv/bin:/usr/bin:/bin",
-        std::env::var("WHARF_TESTBED_DIR")
-            .unwrap_or_else(|_| format!("{}/.cache/wharf-testbed", std::env::var("HOME").unwrap()))
-    );
+    let path = support::path_with_terraform();
     let tf = |args: &[&str]| {
         std::process::Command::new("terraform")
             .env("PATH", &path)

@@ -1,9 +1,7 @@
-//! `wharf env`, `plan`, `apply` and `tf.*` outputs with the real Terraform 1.0.3 of the test bed,
+//! `wharf env`, `plan`, `apply` and `tf.*` outputs with the machine's real Terraform (1.11),
 //! on configurations that need no provider; outputs read from local and S3 (test bed) state.
 
 use crate::support;
-
-use std::path::PathBuf;
 
 use predicates::prelude::*;
 use support::{aws, Project};
@@ -56,26 +54,6 @@ task_definition = "web.json"
 const WEB_JSON: &str = r#"{"family": "{{ app }}-web", "containerDefinitions": [{"name": "web", "image": "busybox",
   "memory": 64, "environment": [{"name": "LABEL", "value": "{{ tf.label }}"}, {"name": "TAG", "value": "{{ tf.tag }}"}]}]}"#;
 
-fn venv_bin() -> PathBuf {
-    std::env::var_os("WHARF_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wharf-testbed")
-        })
-        .join("venv/bin")
-}
-
-/// PATH with the test bed's Terraform 1.0.3 first.
-fn path_with_terraform() -> String {
-    let bin = venv_bin();
-    assert!(
-        bin.join("terraform").is_file(),
-        "the test bed's Terraform is missing at {}: run scripts/testbed install",
-        bin.display()
-    );
-    format!("{}:/usr/bin:/bin", bin.display())
-}
-
 fn project() -> Project {
     Project::new(&[
         ("wharf.toml", WHARF_TOML),
@@ -90,7 +68,7 @@ fn project() -> Project {
 
 fn wharf(p: &Project) -> assert_cmd::Command {
     let mut c = p.wharf();
-    c.env("PATH", path_with_terraform())
+    c.env("PATH", support::path_with_terraform())
         .env("TF_CLI_CONFIG_FILE", "/dev/null")
         .env_remove("TF_WORKSPACE");
     c

@@ -186,17 +186,7 @@ fn services_ignore_what_wharf_deploys_and_alb_rules_use_their_own_target_group()
 
 #[test]
 fn terraform_fmt_check_passes_with_the_test_bed_terraform() {
-    let bin = std::env::var_os("WHARF_TESTBED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wharf-testbed")
-        })
-        .join("venv/bin/terraform");
-    assert!(
-        bin.is_file(),
-        "the test bed's Terraform is missing at {}: run scripts/testbed install",
-        bin.display()
-    );
+    let bin = crate::support::terraform_bin();
     for dir in ["terraform", "examples/stack"] {
         let out = std::process::Command::new(&bin)
             .args(["fmt", "-check", "-recursive", "-no-color"])

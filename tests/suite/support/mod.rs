@@ -36,6 +36,25 @@ pub fn venv_bin(name: &str) -> PathBuf {
     testbed_dir().join("venv/bin").join(name)
 }
 
+/// The machine's Terraform (>= 1.5, with the AWS provider from the filesystem mirror that
+/// `scripts/testbed install` configures), found on PATH.
+pub fn terraform_bin() -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_default();
+    for dir in path.split(':').chain(["/usr/local/bin", "/usr/bin"]) {
+        let candidate = Path::new(dir).join("terraform");
+        if candidate.is_file() && !candidate.starts_with(testbed_dir()) {
+            return candidate;
+        }
+    }
+    panic!("no terraform on PATH: every machine of this kind has Terraform 1.11 in /usr/local/bin");
+}
+
+/// A PATH holding the machine's Terraform and the base system only.
+pub fn path_with_terraform() -> String {
+    let tf = terraform_bin();
+    format!("{}:/usr/bin:/bin", tf.parent().unwrap().display())
+}
+
 /// The AWS CLI of the test bed's venv (or `aws` on PATH).
 pub fn aws_bin() -> PathBuf {
     let venv = testbed_dir().join("venv/bin/aws");
