@@ -175,6 +175,36 @@ pub async fn workspaces(dir: &Path) -> Result<(Vec<String>, Option<String>)> {
     Ok(parse_workspace_list(&String::from_utf8_lossy(&o.stdout)))
 }
 
+/// Runs `terraform init` in `dir` when Terraform says the configuration needs it before it can
+/// list workspaces (a backend not initialised yet: a fresh clone of a project with an S3
+/// backend). Returns whether it ran.
+pub async fn init_if_needed(dir: &Path, streams: Streams) -> Result<bool> {
+    let o = capture(dir, &["workspace", "list"]).await?;
+    if o.status.success() {
+        return Ok(false);
+    }
+    let text = stderr_text(&o);
+    let lower = text.to_ascii_lowercase();
+    if !(lower.contains("initialization required") || lower.contains("terraform init")) {
+        return Err(Error::failed(format!(
+            "`terraform workspace list` in {} failed: {text}",
+            dir.display()
+        )));
+    }
+    let mut args = vec!["init".to_string()];
+    if !streams.interactive {
+        args.push("-input=false".into());
+    }
+    let code = stream(dir, &args, streams).await?;
+    if code != 0 {
+        return Err(Error::failed(format!(
+            "terraform init failed in {} (exit {code}); the backend must be reachable before workspaces can be listed or created",
+            dir.display()
+        )));
+    }
+    Ok(true)
+}
+
 /// Parses `terraform workspace list` (`* dev` marks the selected one).
 pub fn parse_workspace_list(text: &str) -> (Vec<String>, Option<String>) {
     let mut all = Vec::new();

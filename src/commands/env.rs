@@ -39,6 +39,10 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         Action::Create { name } => {
             manifest.environment(&name)?;
             let project = stack::require(&manifest, &name)?;
+            if terraform::init_if_needed(&project.dir, streams).await? {
+                ctx.out
+                    .status("initialised the backend (terraform init) to create the workspace");
+            }
             let (all, _) = terraform::workspaces(&project.dir).await?;
             if all.iter().any(|w| w == &name) {
                 return Err(Error::usage(format!(
@@ -56,6 +60,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         Action::Init { name } => {
             manifest.environment(&name)?;
             let project = stack::require(&manifest, &name)?;
+            terraform::init_if_needed(&project.dir, streams).await?;
             terraform::select_workspace(&project).await?;
             init(ctx, &project, streams).await
         }
@@ -68,6 +73,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
                 .collect();
             let first = envs.first().copied().unwrap_or("default");
             let project = stack::require(&manifest, first)?;
+            terraform::init_if_needed(&project.dir, streams).await?;
             let (all, current) = terraform::workspaces(&project.dir).await?;
             let missing: Vec<&str> = envs
                 .iter()

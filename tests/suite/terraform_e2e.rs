@@ -456,3 +456,89 @@ output "image" {{
         .stderr(predicate::str::contains(&broken))
         .stderr(predicate::str::contains("CannotPullContainerError"));
 }
+
+/// A project whose configuration has an S3 backend (on the test bed) and was never initialised,
+/// as a fresh clone of `examples/stack` is: `env create` initialises it, creates the workspace
+/// (its state goes under `env:/dev/` in the bucket), `env list` and `env init` work, and a second
+/// environment can be created after the first.
+#[test]
+fn env_create_init_and_list_initialise_an_s3_backend() {
+    let p = project();
+    let bucket = support::unique("tfstate");
+    aws(&["s3api", "create-bucket", "--bucket", &bucket]);
+    let endpoint = support::endpoint();
+    p.write(
+        "infra/backend.tf",
+        &format!(
+            r#"terraform {{
+  backend "s3" {{
+    bucket                      = "{bucket}"
+    key                         = "app/terraform.tfstate"
+    region                      = "us-east-1"
+    workspace_key_prefix        = "env:"
+    endpoints                   = {{ s3 = "{endpoint}" }}
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+    access_key                  = "testing"
+    secret_key                  = "testing"
+  }}
+}}
+"#
+        ),
+    );
+    // Before: Terraform itself refuses to list workspaces.
+    let before = std::process::Command::new(support::terraform_bin())
+        .current_dir(p.path().join("infra"))
+        .args(["workspace", "list", "-no-color"])
+        .env("TF_CLI_CONFIG_FILE", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!before.status.success());
+    assert!(
+        String::from_utf8_lossy(&before.stderr).contains("Backend initialization required"),
+        "{}",
+        String::from_utf8_lossy(&before.stderr)
+    );
+    wharf(&p)
+        .args(["env", "create", "dev"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("initialised the backend"))
+        .stderr(predicate::str::contains("workspace `dev` is ready"));
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--tag", "2.0.0", "--yes"])
+        .assert()
+        .success();
+    let listed = aws(&["s3api", "list-objects-v2", "--bucket", &bucket]);
+    assert!(
+        listed
+            .to_string()
+            .contains("env:/dev/app/terraform.tfstate"),
+        "{listed}"
+    );
+    wharf(&p)
+        .args(["env", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("* dev"))
+        .stdout(predicate::str::contains(
+            "environments without a workspace: prod",
+        ));
+    wharf(&p).args(["env", "create", "prod"]).assert().success();
+    wharf(&p)
+        .args(["env", "init", "dev"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("workspace `dev` is ready"));
+    // A fresh clone (no .terraform folder) lists what the bucket holds.
+    std::fs::remove_dir_all(p.path().join("infra/.terraform")).unwrap();
+    wharf(&p)
+        .args(["env", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("dev"))
+        .stdout(predicate::str::contains("prod"));
+}
