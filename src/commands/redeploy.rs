@@ -26,11 +26,10 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
-    let manifest = Manifest::load(&ctx.file)?;
-    let keys = deploy::select_services(&manifest, &args.services)?;
-    drop(manifest);
+    // Fails on a bad project file before any AWS call.
+    Manifest::load(&ctx.file)?;
     let conn = Connected::open(ctx, None, &[]).await?;
-    let names = conn.service_names(&keys)?;
+    let names = conn.select_service_names(&args.services)?;
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Redeploy")?;
     let conn = &conn;
     deploy::under_lock(conn, ctx, "redeploy", args.timeout, |signal| async move {

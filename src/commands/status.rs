@@ -11,7 +11,6 @@ use crate::aws::model::{family_revision, short_id, ContainerInstance, Service, T
 use crate::error::Result;
 use crate::project::connect::Connected;
 use crate::project::manifest::Manifest;
-use crate::rollout::deploy;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -24,11 +23,10 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
-    let manifest = Manifest::load(&ctx.file)?;
-    let keys = deploy::select_services(&manifest, &args.services)?;
-    drop(manifest);
+    // Fails on a bad project file before any AWS call.
+    Manifest::load(&ctx.file)?;
     let conn = Connected::open(ctx, None, &[]).await?;
-    let names = conn.service_names(&keys)?;
+    let names = conn.select_service_names(&args.services)?;
     let described = conn.ecs.describe_services(&names).await?;
     let now = crate::rollout::watch::epoch_now();
     let mut docs = Vec::new();

@@ -22,11 +22,10 @@ pub struct Args {
 }
 
 pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
-    let manifest = Manifest::load(&ctx.file)?;
-    let keys = deploy::select_services(&manifest, &args.services)?;
-    drop(manifest);
+    // Fails on a bad project file before any AWS call.
+    Manifest::load(&ctx.file)?;
     let conn = Connected::open(ctx, None, &[]).await?;
-    let names = conn.service_names(&keys)?;
+    let names = conn.select_service_names(&args.services)?;
     let mut targets = Vec::new();
     let mut results = Vec::new();
     for d in conn.ecs.describe_services(&names).await? {

@@ -350,14 +350,15 @@ fn terraform_owned_service(p: &Project, name: &str, image: &str) {
 
 /// The seed's layout: `terraform/` with terraform.<env>.tfvars and the outputs ecs-app-utils
 /// required, and a wharf.toml with nothing but the app and the environment.
-#[test]
-fn seed_layout_apply_watches_the_services_terraform_owns() {
+/// The seed's layout with one Terraform-owned service, `web` (its ECS name returned): a
+/// wharf.toml with nothing but the app and the environment, `terraform/` with the outputs
+/// ecs-app-utils required.
+fn seed_project() -> (Project, String) {
     let p = Project::new(&[(
         "wharf.toml",
         "app = \"{app}\"\n[environments.dev]\nregion = \"us-east-1\"\naccount = \"123456789012\"\nendpoint_url = \"{endpoint}\"\n",
     )]);
     let web = support::unique("web");
-    let broken = support::unique("broken");
     terraform_owned_service(&p, &web, &support::busybox_image());
     p.write(
         "terraform/main.tf",
@@ -404,6 +405,13 @@ output "image" {{
         "terraform/terraform.dev.tfvars",
         &format!("env_label = \"dev\"\nservices = {{ web = \"{web}\" }}\n"),
     );
+    (p, web)
+}
+
+#[test]
+fn seed_layout_apply_watches_the_services_terraform_owns() {
+    let (p, web) = seed_project();
+    let broken = support::unique("broken");
     wharf(&p).args(["env", "create", "dev"]).assert().success();
     wharf(&p)
         .args([
@@ -541,4 +549,111 @@ fn env_create_init_and_list_initialise_an_s3_backend() {
         .success()
         .stdout(predicate::str::contains("dev"))
         .stdout(predicate::str::contains("prod"));
+}
+
+/// In the seed's layout (services only in Terraform's `services` output, no `cluster` in
+/// wharf.toml), status, redeploy, wait and rollback find the services and the cluster from the
+/// outputs, by label or ECS name.
+#[test]
+fn status_redeploy_wait_and_rollback_act_on_the_services_terraform_owns() {
+    let (p, web) = seed_project();
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    wharf(&p)
+        .args([
+            "apply",
+            "--tag",
+            "1",
+            "--env",
+            "dev",
+            "--yes",
+            "--timeout",
+            "2m",
+        ])
+        .assert()
+        .success();
+    let out = wharf(&p)
+        .args(["status", "--env", "dev"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains(&web), "{stdout}");
+    assert!(stdout.contains(&format!("{web}:1")), "{stdout}");
+    wharf(&p)
+        .args(["redeploy", "--env", "dev", "--timeout", "2m"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "{web}: new deployment of {web}:1"
+        )));
+    // By label (the key of the `services` output) as well as by ECS name.
+    wharf(&p)
+        .args(["wait", "--env", "dev", "web", "--timeout", "2m"])
+        .assert()
+        .success();
+    wharf(&p)
+        .args(["wait", "--env", "dev", &web, "--timeout", "2m"])
+        .assert()
+        .success();
+    // Terraform moves the service to a second revision; rollback takes it back to the first.
+    let td = aws(&[
+        "ecs",
+        "describe-task-definition",
+        "--task-definition",
+        &format!("{web}:1"),
+    ]);
+    let mut second = td["taskDefinition"].clone();
+    for field in wharf::project::taskdef::READ_ONLY_FIELDS {
+        second.as_object_mut().unwrap().remove(*field);
+    }
+    second["containerDefinitions"][0]["environment"] =
+        serde_json::json!([{"name": "REVISION", "value": "2"}]);
+    let file = p.path().join("second.json");
+    std::fs::write(&file, second.to_string()).unwrap();
+    aws(&[
+        "ecs",
+        "register-task-definition",
+        "--cli-input-json",
+        &format!("file://{}", file.display()),
+    ]);
+    aws(&[
+        "ecs",
+        "update-service",
+        "--cluster",
+        &p.cluster,
+        "--service",
+        &web,
+        "--task-definition",
+        &format!("{web}:2"),
+    ]);
+    wharf(&p)
+        .args(["wait", "--env", "dev", "--timeout", "2m"])
+        .assert()
+        .success();
+    wharf(&p)
+        .args(["rollback", "--env", "dev", "--yes", "--timeout", "2m"])
+        .assert()
+        .success();
+    let service = &aws(&[
+        "ecs",
+        "describe-services",
+        "--cluster",
+        &p.cluster,
+        "--services",
+        &web,
+    ])["services"][0];
+    assert!(
+        service["taskDefinition"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{web}:1")),
+        "{service}"
+    );
+    // A name that is neither: exit 2, naming what there is.
+    wharf(&p)
+        .args(["status", "--env", "dev", "nope"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no service `nope` in wharf.toml or in Terraform's `services` output (known: web)",
+        ));
 }
