@@ -62,9 +62,8 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             Runnable::Job(job.clone())
         }
         (None, Some(service)) => {
-            if !manifest.doc.services.contains_key(service) {
-                return Err(manifest.unknown_unit(service));
-            }
+            // A service not in wharf.toml may be one Terraform owns: it is looked up in the
+            // Terraform outputs once connected (and refused there if it is not one either).
             Runnable::Service(service.clone())
         }
         _ => return Err(Error::usage("name a job, or a service with --service")),

@@ -226,12 +226,10 @@ pub struct ExecRequest {
 /// Checks the prerequisites, starts the session and waits for the plugin; returns its exit code.
 pub async fn run(ctx: &Settings, req: ExecRequest) -> Result<i32> {
     let conn = crate::project::connect::Connected::open(ctx, None, &[]).await?;
-    if !conn.manifest.doc.services.contains_key(&req.service) {
-        return Err(conn.manifest.unknown_unit(&req.service));
-    }
     let env = conn.env_name.clone();
+    // A service of wharf.toml, or one Terraform owns (a label or ECS name of its `services`).
     let name = conn
-        .service_names(std::slice::from_ref(&req.service))?
+        .select_service_names(std::slice::from_ref(&req.service))?
         .remove(0);
     let Some(Described::Found(_, raw_service)) = conn
         .ecs

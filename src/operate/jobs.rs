@@ -307,6 +307,21 @@ async fn prepare(
                 },
             })
         }
+        Runnable::Service(key) if !conn.manifest.doc.services.contains_key(key) => {
+            // A service Terraform owns (its `services` output): the revision it runs, in its
+            // network. Terraform registers its revisions, so a tag has nothing to render.
+            let owned = conn.terraform_services()?;
+            let Some((_, name)) = owned.iter().find(|(l, n)| l == key || n == key) else {
+                return Err(conn.manifest.unknown_unit(key));
+            };
+            if conn.tag.is_some() {
+                return Err(Error::usage(format!(
+                    "service `{key}` is Terraform's (its `services` output): it runs the revision Terraform registered, so --tag does not apply"
+                ))
+                .with_hint("leave out --tag to run the command in the revision the service runs now"));
+            }
+            live_revision(conn, &inputs, name, key, None, None).await
+        }
         Runnable::Service(key) => {
             let service = &conn.manifest.doc.services[key];
             let effective = conn
@@ -344,51 +359,70 @@ async fn prepare(
             }
             // Without a tag: the revision the service runs now, in its network.
             let name = conn.service_names(std::slice::from_ref(key))?.remove(0);
-            let described = conn
-                .ecs
-                .describe_services(std::slice::from_ref(&name))
-                .await?;
-            let Some(Described::Found(live, raw)) = described.into_iter().next() else {
-                return Err(Error::usage(format!(
-                    "service `{name}` does not exist in cluster {}; there is no running revision to use",
-                    conn.ecs.cluster
-                ))
-                .with_hint("deploy it first, or pass --tag to run a rendered revision"));
-            };
-            let document = conn
-                .ecs
-                .describe_task_definition(&live.task_definition)
-                .await?
-                .ok_or_else(|| {
-                    Error::aws(format!(
-                        "service `{name}` runs {}, which ECS cannot describe",
-                        live.task_definition
-                    ))
-                })?;
-            let network = match raw.get("networkConfiguration") {
-                Some(n) if !n.is_null() => Some(n.clone()),
-                _ => network_configuration(
-                    &inputs,
-                    effective.network,
-                    &document,
-                    &format!("service `{key}`"),
-                )?,
-            };
-            Ok(Prepared {
-                arn: live.task_definition.clone(),
-                document,
-                launch: Launch {
-                    launch_type: live.launch_type.clone().or(launch_type),
-                    platform_version: raw["platformVersion"]
-                        .as_str()
-                        .map(str::to_string)
-                        .or_else(|| service.platform_version.clone()),
-                    network,
-                    enable_execute_command: false,
-                },
-            })
+            live_revision(
+                conn,
+                &inputs,
+                &name,
+                key,
+                Some((effective.network, launch_type)),
+                service.platform_version.clone(),
+            )
+            .await
         }
     }
+}
+
+/// The revision service `name` runs now, in its network (from the service, else from the
+/// project's network settings `fallback` gives, with the project's launch type).
+async fn live_revision(
+    conn: &Connected,
+    inputs: &render::Inputs<'_>,
+    name: &str,
+    key: &str,
+    fallback: Option<(Option<&crate::project::manifest::Network>, Option<String>)>,
+    platform_version: Option<String>,
+) -> Result<Prepared> {
+    let described = conn.ecs.describe_services(&[name.to_string()]).await?;
+    let Some(Described::Found(live, raw)) = described.into_iter().next() else {
+        return Err(Error::usage(format!(
+            "service `{name}` does not exist in cluster {}; there is no running revision to use",
+            conn.ecs.cluster
+        ))
+        .with_hint("deploy it first, or pass --tag to run a rendered revision"));
+    };
+    let document = conn
+        .ecs
+        .describe_task_definition(&live.task_definition)
+        .await?
+        .ok_or_else(|| {
+            Error::aws(format!(
+                "service `{name}` runs {}, which ECS cannot describe",
+                live.task_definition
+            ))
+        })?;
+    let (network_settings, launch_type) = fallback.unwrap_or((None, None));
+    let network = match raw.get("networkConfiguration") {
+        Some(n) if !n.is_null() => Some(n.clone()),
+        _ => network_configuration(
+            inputs,
+            network_settings,
+            &document,
+            &format!("service `{key}`"),
+        )?,
+    };
+    Ok(Prepared {
+        arn: live.task_definition.clone(),
+        document,
+        launch: Launch {
+            launch_type: live.launch_type.clone().or(launch_type),
+            platform_version: raw["platformVersion"]
+                .as_str()
+                .map(str::to_string)
+                .or(platform_version),
+            network,
+            enable_execute_command: false,
+        },
+    })
 }
 
 /// Starts the task, streams its logs, waits for it to stop and returns the exit code.
@@ -398,8 +432,17 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
         Runnable::Service(n) => Unit::Service(n.as_str()),
     };
     // A service run without a tag uses the live revision: nothing to render, no SSM to prefetch.
+    // A service Terraform owns has no template (prepare says why a tag does not apply).
+    let templated = match &req.target {
+        Runnable::Service(n) => crate::project::manifest::Manifest::load(&ctx.file)?
+            .doc
+            .services
+            .contains_key(n),
+        Runnable::Job(_) => true,
+    };
     let render_unit = match (&req.target, &req.tag) {
         (Runnable::Service(_), None) => None,
+        _ if !templated => None,
         _ => Some(unit),
     };
     let units: Vec<Unit> = render_unit.into_iter().collect();

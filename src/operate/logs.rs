@@ -597,7 +597,43 @@ pub struct Located {
 /// rendered template when ECS has no revision yet.
 pub async fn locate(ctx: &crate::settings::Settings, name: &str) -> Result<Located> {
     let conn = crate::project::connect::Connected::open(ctx, None, &[]).await?;
-    let unit = crate::project::render::Unit::find(&conn.manifest, name)?;
+    let unit = match crate::project::render::Unit::find(&conn.manifest, name) {
+        Ok(unit) => unit,
+        Err(not_in_project) => {
+            // A service Terraform owns (its `services` output): the task definition it runs.
+            let owned = conn.terraform_services()?;
+            let Some((_, service)) = owned.iter().find(|(l, s)| l == name || s == name) else {
+                return Err(not_in_project);
+            };
+            let Some(crate::aws::ecs::Described::Found(s, _)) = conn
+                .ecs
+                .describe_services(std::slice::from_ref(service))
+                .await?
+                .into_iter()
+                .next()
+            else {
+                return Err(Error::failed(format!(
+                    "service {service} (Terraform's `services` output) does not exist in cluster {}",
+                    conn.ecs.cluster
+                )));
+            };
+            let td = conn
+                .ecs
+                .describe_task_definition(&s.task_definition)
+                .await?
+                .ok_or_else(|| {
+                    Error::failed(format!(
+                        "task definition {} of service {service} does not exist",
+                        s.task_definition
+                    ))
+                })?;
+            return Ok(Located {
+                client: conn.clients.logs.clone(),
+                sources: sources(&td),
+                task_definition: crate::aws::model::family_revision(&s.task_definition).to_string(),
+            });
+        }
+    };
     let mut inputs = conn.resolved.inputs(&conn.manifest, &conn.env_name, None);
     // The tag is not needed to know where a unit logs; render what can be rendered.
     inputs.offline = true;

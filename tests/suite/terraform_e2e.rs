@@ -300,7 +300,9 @@ fn terraform_owned_service(p: &Project, name: &str, image: &str) {
     let td = format!(
         r#"{{"family": "{name}", "networkMode": "awsvpc", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "512",
         "containerDefinitions": [{{"name": "main", "image": "{image}", "essential": true,
-        "command": ["sh", "-c", "while true; do sleep 1; done"]}}]}}"#
+        "command": ["sh", "-c", "echo {name} is up; while true; do sleep 1; done"],
+        "logConfiguration": {{"logDriver": "awslogs", "options": {{"awslogs-group": "/wharf-test/{name}",
+          "awslogs-region": "us-east-1", "awslogs-stream-prefix": "main", "awslogs-create-group": "true"}}}}}}]}}"#
     );
     let file = p.path().join(format!("{name}.json"));
     std::fs::write(&file, td).unwrap();
@@ -648,6 +650,46 @@ fn status_redeploy_wait_and_rollback_act_on_the_services_terraform_owns() {
             .ends_with(&format!("{web}:1")),
         "{service}"
     );
+    // Its logs, and a one-off command in the revision it runs, in its network.
+    wharf(&p)
+        .args(["logs", "--env", "dev", "web", "--since", "30m"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("{web} is up")));
+    wharf(&p)
+        .args([
+            "run",
+            "--service",
+            "web",
+            "--env",
+            "dev",
+            "--timeout",
+            "2m",
+            "--",
+            "sh",
+            "-c",
+            "echo one-off in the terraform revision",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "one-off in the terraform revision",
+        ));
+    wharf(&p)
+        .args([
+            "run",
+            "--service",
+            "web",
+            "--env",
+            "dev",
+            "--tag",
+            "9",
+            "--",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tag does not apply"));
     // A name that is neither: exit 2, naming what there is.
     wharf(&p)
         .args(["status", "--env", "dev", "nope"])
