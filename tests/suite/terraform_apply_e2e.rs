@@ -162,8 +162,32 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
     assert_eq!(cluster, format!("{app}-dev"));
 
     // What Terraform created, as the AWS CLI sees it.
-    let described = aws(&["ecs", "describe-clusters", "--clusters", &cluster]);
+    let described = aws(&[
+        "ecs",
+        "describe-clusters",
+        "--clusters",
+        &cluster,
+        "--include",
+        "SETTINGS",
+    ]);
     assert_eq!(described["clusters"][0]["status"], "ACTIVE", "{described}");
+    assert_eq!(
+        described["clusters"][0]["settings"],
+        serde_json::json!([{"name": "containerInsights", "value": "enabled"}]),
+        "Container Insights is on by default: {described}"
+    );
+    let groups = aws(&[
+        "logs",
+        "describe-log-groups",
+        "--log-group-name-prefix",
+        &format!("/ecs/{cluster}/"),
+    ]);
+    let groups = groups["logGroups"].as_array().unwrap();
+    assert_eq!(groups.len(), 4, "web, worker, migrate and exec: {groups:?}");
+    assert!(
+        groups.iter().all(|g| g["retentionInDays"] == 30),
+        "{groups:?}"
+    );
     let names: Vec<String> = outputs["services"]["value"]
         .as_object()
         .unwrap()

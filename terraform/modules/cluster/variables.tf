@@ -4,9 +4,9 @@ variable "name" {
 }
 
 variable "container_insights" {
-  description = "Turn on CloudWatch Container Insights for the cluster."
+  description = "CloudWatch Container Insights for the cluster (on by default: per-task CPU, memory and network metrics)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "exec_logging" {
