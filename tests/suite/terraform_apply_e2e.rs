@@ -235,6 +235,16 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
         "--target-group-arns",
         &target_group,
     ]);
+    // A readable prefix and a hash: 32 characters at most, never colliding after truncation.
+    let group_name = rules["TargetGroups"][0]["TargetGroupName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, hash) = group_name.rsplit_once('-').unwrap();
+    assert!(
+        group_name.len() <= 32 && hash.len() == 8 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{group_name}"
+    );
     let lb = rules["TargetGroups"][0]["LoadBalancerArns"][0]
         .as_str()
         .expect("the target group is attached to the load balancer")

@@ -63,9 +63,13 @@ resource "aws_lb" "this" {
   tags                       = var.tags
 }
 
+# Target-group names are at most 32 characters: a readable prefix and a hash of everything that
+# makes the group (load balancer, route, port), so two long routes never collide after
+# truncation, and a change that replaces the group gets a new name (create_before_destroy can
+# then create the new group while the listener rule still points at the old one).
 resource "aws_lb_target_group" "route" {
   for_each             = var.routes
-  name                 = substr("${var.name}-${each.key}", 0, 32)
+  name                 = "${trimsuffix(substr("${var.name}-${each.key}", 0, 23), "-")}-${substr(sha1("${var.name}/${each.key}/${each.value.port}"), 0, 8)}"
   port                 = each.value.port
   protocol             = "HTTP"
   target_type          = "ip"
@@ -82,6 +86,10 @@ resource "aws_lb_target_group" "route" {
   }
 
   tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_lb_listener" "http" {
