@@ -29,6 +29,8 @@ pub struct Problem {
 pub struct ServiceFacts {
     pub key: String,
     pub enable_execute_command: bool,
+    /// Terraform owns the service (its `services` output), not wharf.toml.
+    pub terraform_owned: bool,
 }
 
 /// Checks `task` (DescribeTasks JSON) and `container` for ECS Exec.
@@ -45,10 +47,17 @@ pub fn check_task(
         if !s.enable_execute_command {
             problems.push(Problem {
                 what: format!("service `{}` has execute-command turned off", s.key),
-                fix: format!(
-                    "set `enable_execute_command = true` under [services.{}] in wharf.toml, then `wharf deploy --env {env} {}` (new tasks get the agent)",
-                    s.key, s.key
-                ),
+                fix: if s.terraform_owned {
+                    format!(
+                        "set `enable_execute_command = true` on the service's aws_ecs_service in Terraform, then `wharf apply --env {env}` and `wharf redeploy --env {env} {}` (new tasks get the agent)",
+                        s.key
+                    )
+                } else {
+                    format!(
+                        "set `enable_execute_command = true` under [services.{}] in wharf.toml, then `wharf deploy --env {env} {}` (new tasks get the agent)",
+                        s.key, s.key
+                    )
+                },
             });
         } else if !task_enabled {
             problems.push(Problem {
@@ -249,6 +258,7 @@ pub async fn run(ctx: &Settings, req: ExecRequest) -> Result<i32> {
     };
     let facts = ServiceFacts {
         key: req.service.clone(),
+        terraform_owned: !conn.manifest.doc.services.contains_key(&req.service),
         enable_execute_command: raw_service["enableExecuteCommand"]
             .as_bool()
             .unwrap_or(false),
@@ -408,6 +418,7 @@ mod tests {
 
     fn on() -> ServiceFacts {
         ServiceFacts {
+            terraform_owned: false,
             key: "web".into(),
             enable_execute_command: true,
         }
@@ -427,6 +438,7 @@ mod tests {
     #[test]
     fn each_prerequisite_says_what_to_fix() {
         let off = ServiceFacts {
+            terraform_owned: false,
             key: "web".into(),
             enable_execute_command: false,
         };
@@ -438,6 +450,17 @@ mod tests {
         );
         assert_eq!(p.len(), 1);
         assert!(p[0].fix.contains("enable_execute_command = true"), "{p:?}");
+        let terraform = ServiceFacts {
+            terraform_owned: true,
+            ..off.clone()
+        };
+        let p = check_task(
+            &task(false, "RUNNING", None, None),
+            "web",
+            Some(&terraform),
+            "dev",
+        );
+        assert!(p[0].fix.contains("aws_ecs_service in Terraform"), "{p:?}");
         let p = check_task(
             &task(false, "RUNNING", None, None),
             "web",
