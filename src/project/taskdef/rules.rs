@@ -85,6 +85,32 @@ pub fn check(doc: &Value, target: Target, out: &mut Vec<Problem>) {
                 format!("`links` works only with networkMode \"bridge\", not {network_mode:?}"),
             ));
         }
+        if let Some(arn) = c["repositoryCredentials"]["credentialsParameter"]
+            .as_str()
+            .filter(|a| !is_unresolved(a))
+        {
+            if !(arn.starts_with("arn:") && arn.contains(":secretsmanager:")) {
+                out.push(problem(
+                    &at("repositoryCredentials.credentialsParameter"),
+                    format!("{arn:?} is not the ARN of a Secrets Manager secret (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME), which private registry credentials must be"),
+                ));
+            }
+        }
+        if target.fargate {
+            for (j, r) in c["resourceRequirements"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                if r["type"] == "GPU" {
+                    out.push(problem(
+                        &format!("{base}.resourceRequirements[{j}]"),
+                        "Fargate has no GPUs; GPU resource requirements need EC2",
+                    ));
+                }
+            }
+        }
         if c.get("hostname").is_some_and(|h| !h.is_null()) && network_mode == "awsvpc" {
             out.push(problem(
                 &at("hostname"),
@@ -241,6 +267,16 @@ fn task_level(doc: &Value, target: Target, out: &mut Vec<Problem>) {
             "placementConstraints",
             "at most 10 placement constraints per task definition",
         ));
+    }
+    for (i, c) in constraints.into_iter().flatten().enumerate() {
+        // The shape allows memberOf only (distinctInstance is a service's or RunTask's); each
+        // needs a cluster query expression.
+        if c["expression"].as_str().is_none_or(|e| e.trim().is_empty()) {
+            out.push(problem(
+                &format!("placementConstraints[{i}]"),
+                "a memberOf constraint needs an `expression` (a cluster query such as attribute:ecs.instance-type =~ t3.*)",
+            ));
+        }
     }
     tags(doc, out);
 }
@@ -929,6 +965,13 @@ fn volume_rules(doc: &Value, target: Target, out: &mut Vec<Problem>) {
                     "a volume is one kind; this one sets {}",
                     kinds.join(" and ")
                 ),
+            ));
+        }
+        let docker = &v["dockerVolumeConfiguration"];
+        if docker["autoprovision"] == true && docker["scope"].as_str().unwrap_or("task") == "task" {
+            out.push(problem(
+                &format!("{path}.dockerVolumeConfiguration.autoprovision"),
+                "autoprovision applies to shared Docker volumes only; set `\"scope\": \"shared\"` or leave autoprovision out",
             ));
         }
         if target.fargate {
