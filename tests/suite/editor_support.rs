@@ -125,3 +125,45 @@ fn man_pages_install_into_a_folder_and_render() {
     let out = support::wharf_command().arg("man").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with(".ie \\n(.g .ds Aq \\(aq"));
 }
+
+/// The crate builds from what it packages: `cargo package --list` holds the sources, the
+/// manifest and lock file, the README and the docs, nothing of the tests, test bed or examples.
+#[test]
+fn the_package_holds_only_the_crate() {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["package", "--list", "--allow-dirty", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{listed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files: Vec<&str> = listed.lines().collect();
+    assert!(
+        files.iter().filter(|f| f.starts_with("src/")).count() > 50,
+        "{listed}"
+    );
+    for f in &files {
+        let expected = f.starts_with("src/")
+            || (f.starts_with("docs/") && f.ends_with(".md") && f.matches('/').count() == 1)
+            || [
+                "Cargo.toml",
+                "Cargo.toml.orig",
+                "Cargo.lock",
+                "README.md",
+                ".cargo_vcs_info.json",
+            ]
+            .contains(f);
+        assert!(expected, "{f} is in the package:\n{listed}");
+    }
+    for needed in [
+        "src/main.rs",
+        "src/lib.rs",
+        "src/project/taskdef/shape.json",
+    ] {
+        assert!(files.contains(&needed), "{needed} is missing:\n{listed}");
+    }
+}
