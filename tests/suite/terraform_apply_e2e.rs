@@ -46,6 +46,62 @@ fn ok(what: &str, out: &Output) -> String {
     text
 }
 
+/// The AWS provider pointed at the test bed (no credentials check, path-style S3).
+fn provider_for_the_test_bed() -> String {
+    let endpoint = support::endpoint();
+    let services = [
+        "autoscaling",
+        "cloudwatch",
+        "ec2",
+        "ecr",
+        "ecs",
+        "efs",
+        "elbv2",
+        "iam",
+        "kms",
+        "logs",
+        "s3",
+        "servicediscovery",
+        "ssm",
+        "sts",
+    ]
+    .map(|s| format!("    {s} = \"{endpoint}\"\n"))
+    .concat();
+    format!(
+        "provider \"aws\" {{\n  region                      = \"us-east-1\"\n  access_key                  = \"testing\"\n  secret_key                  = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check     = true\n  s3_use_path_style           = true\n  endpoints {{\n{services}  }}\n}}\n"
+    )
+}
+
+/// A VPC of the test bed with two subnets in two zones.
+fn network(cidr_prefix: &str) -> (String, String, String) {
+    let vpc = aws(&[
+        "ec2",
+        "create-vpc",
+        "--cidr-block",
+        &format!("{cidr_prefix}.0.0/16"),
+    ])["Vpc"]["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = |third: u8, az: &str| {
+        aws(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            &format!("{cidr_prefix}.{third}.0/24"),
+            "--availability-zone",
+            az,
+        ])["Subnet"]["SubnetId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (a, b) = (subnet(1, "us-east-1a"), subnet(2, "us-east-1b"));
+    (vpc, a, b)
+}
+
 #[test]
 fn every_module_validates_with_the_real_provider() {
     let dir = layout();
@@ -77,52 +133,12 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
     let dir = layout();
     let stack = dir.path().join("examples/stack");
     let app = support::unique("tfs").replace('-', "");
-    let vpc = aws(&["ec2", "create-vpc", "--cidr-block", "10.77.0.0/16"])["Vpc"]["VpcId"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let subnet = |cidr: &str, az: &str| {
-        aws(&[
-            "ec2",
-            "create-subnet",
-            "--vpc-id",
-            &vpc,
-            "--cidr-block",
-            cidr,
-            "--availability-zone",
-            az,
-        ])["Subnet"]["SubnetId"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let (a, b) = (
-        subnet("10.77.1.0/24", "us-east-1a"),
-        subnet("10.77.2.0/24", "us-east-1b"),
-    );
-    let endpoint = support::endpoint();
-    let services = [
-        "autoscaling",
-        "cloudwatch",
-        "ec2",
-        "ecr",
-        "ecs",
-        "efs",
-        "elbv2",
-        "iam",
-        "kms",
-        "logs",
-        "s3",
-        "servicediscovery",
-        "ssm",
-        "sts",
-    ]
-    .map(|s| format!("    {s} = \"{endpoint}\"\n"))
-    .concat();
+    let (vpc, a, b) = network("10.77");
     std::fs::write(
         stack.join("testbed_override.tf"),
         format!(
-            "terraform {{\n  backend \"local\" {{}}\n}}\n\nprovider \"aws\" {{\n  access_key                  = \"testing\"\n  secret_key                  = \"testing\"\n  skip_credentials_validation = true\n  skip_metadata_api_check     = true\n  s3_use_path_style           = true\n  endpoints {{\n{services}  }}\n}}\n"
+            "terraform {{\n  backend \"local\" {{}}\n}}\n\n{}",
+            provider_for_the_test_bed()
         ),
     )
     .unwrap();
@@ -282,4 +298,101 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
     assert!(destroy.contains("Destroy complete!"), "{destroy}");
     let after = aws(&["ecs", "describe-clusters", "--clusters", &cluster]);
     assert_ne!(after["clusters"][0]["status"], "ACTIVE", "{after}");
+}
+
+/// The EC2 capacity module: its Auto Scaling group's instances (the ECS-optimized AMI from SSM)
+/// join the cluster as container instances, the capacity provider has managed scaling and
+/// managed termination protection, and `terraform destroy` ends (the group is force-deleted:
+/// scale-in protection would otherwise keep its instances forever).
+#[test]
+fn the_ec2_capacity_module_joins_instances_to_the_cluster_and_is_destroyed() {
+    support::require_testbed();
+    let dir = layout();
+    let root = dir.path().join("capacity");
+    std::fs::create_dir(&root).unwrap();
+    let cluster = support::unique("cap");
+    let (vpc, a, b) = network("10.78");
+    let group = aws(&[
+        "ec2",
+        "create-security-group",
+        "--group-name",
+        &cluster,
+        "--description",
+        "container instances",
+        "--vpc-id",
+        &vpc,
+    ])["GroupId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(
+        root.join("main.tf"),
+        format!(
+            r#"terraform {{
+  required_providers {{
+    aws = {{
+      source  = "hashicorp/aws"
+      version = ">= 5.0, < 6.0"
+    }}
+  }}
+}}
+
+{}
+resource "aws_ecs_cluster" "this" {{
+  name = "{cluster}"
+}}
+
+module "capacity" {{
+  source             = "../terraform/modules/ec2_capacity"
+  cluster_name       = aws_ecs_cluster.this.name
+  name               = "{cluster}-ec2"
+  subnet_ids         = ["{a}", "{b}"]
+  security_group_ids = ["{group}"]
+  desired_capacity   = 2
+}}
+"#,
+            provider_for_the_test_bed()
+        ),
+    )
+    .unwrap();
+    ok("init", &terraform(&root, &["init", "-input=false"]));
+    ok(
+        "apply",
+        &terraform(&root, &["apply", "-auto-approve", "-input=false"]),
+    );
+    let instances = aws(&["ecs", "list-container-instances", "--cluster", &cluster]);
+    let arns: Vec<&str> = instances["containerInstanceArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(arns.len(), 2, "{instances}");
+    let mut args = vec![
+        "ecs",
+        "describe-container-instances",
+        "--cluster",
+        &cluster,
+        "--container-instances",
+    ];
+    args.extend(arns.iter().copied());
+    let described = aws(&args);
+    for i in described["containerInstances"].as_array().unwrap() {
+        assert_eq!(i["status"], "ACTIVE", "{i}");
+        assert_eq!(i["agentConnected"], true, "{i}");
+    }
+    let provider = aws(&[
+        "ecs",
+        "describe-capacity-providers",
+        "--capacity-providers",
+        &format!("{cluster}-ec2"),
+    ]);
+    let asg = &provider["capacityProviders"][0]["autoScalingGroupProvider"];
+    assert_eq!(asg["managedScaling"]["status"], "ENABLED", "{provider}");
+    assert_eq!(asg["managedTerminationProtection"], "ENABLED", "{provider}");
+    let destroy = ok(
+        "destroy",
+        &terraform(&root, &["destroy", "-auto-approve", "-input=false"]),
+    );
+    assert!(destroy.contains("Destroy complete!"), "{destroy}");
 }

@@ -76,6 +76,9 @@ resource "aws_autoscaling_group" "this" {
   max_size              = var.max_size
   desired_capacity      = var.desired_capacity
   protect_from_scale_in = true
+  # Managed termination protection keeps the instances from scaling in, so `terraform destroy`
+  # would wait for them forever; deleting the group terminates them instead.
+  force_delete = true
 
   launch_template {
     id      = aws_launch_template.this.id
