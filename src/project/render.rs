@@ -329,6 +329,18 @@ fn render_template(
                     crate::project::template_hints::literal_syntax(source, span.clone())
                 });
             }
+            // An invisible byte-order mark pasted into the middle of a file.
+            if hint.is_none()
+                && span.as_ref().is_some_and(|r| {
+                    let from = (0..=r.start.min(source.len()))
+                        .rev()
+                        .find(|i| source.is_char_boundary(*i))
+                        .unwrap_or(0);
+                    source[from..].starts_with('\u{feff}')
+                })
+            {
+                hint = Some("an invisible byte-order mark (U+FEFF) stands here, often left by pasting files together; delete it".to_string());
+            }
             if e.kind() == ErrorKind::UnknownFunction && default_syntax {
                 hint = crate::project::template_hints::literal_syntax(source, span.clone());
             }

@@ -146,14 +146,20 @@ fn find_endraw(text: &str) -> Option<usize> {
 /// A hint when the text around `span` (or anywhere in `source`) uses `{{ }}` the way Docker, Go
 /// or ecspresso templates do.
 pub fn literal_syntax(source: &str, span: Option<Range<usize>>) -> Option<String> {
+    // The template engine's byte range may fall inside a character (found by fuzzing: an error
+    // next to a byte-order mark in mid-file); step back to character boundaries.
+    let boundary = |mut i: usize| {
+        i = i.min(source.len());
+        while !source.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
     let near = span
         .map(|s| {
-            let start = source[..s.start.min(source.len())]
-                .rfind('\n')
-                .map_or(0, |n| n + 1);
-            let end = source[s.end.min(source.len())..]
-                .find('\n')
-                .map_or(source.len(), |n| s.end.min(source.len()) + n);
+            let (from, to) = (boundary(s.start), boundary(s.end.max(s.start)));
+            let start = source[..from].rfind('\n').map_or(0, |n| n + 1);
+            let end = source[to..].find('\n').map_or(source.len(), |n| to + n);
             &source[start..end]
         })
         .unwrap_or(source);
@@ -227,5 +233,14 @@ mod tests {
             .unwrap()
             .contains("tf.OUTPUT"));
         assert_eq!(literal_syntax("{{ image('app') }}", None), None);
+    }
+
+    #[test]
+    fn a_range_inside_a_character_is_not_a_panic() {
+        // The fuzzer's find: an error range that starts inside a byte-order mark mid-file.
+        let src = "{\"image\": \"{{ image('ap') \u{feff},\n}";
+        let bom = src.find('\u{feff}').unwrap();
+        assert_eq!(literal_syntax(src, Some(bom + 1..bom + 2)), None);
+        assert_eq!(literal_syntax(src, Some(bom + 2..src.len() + 5)), None);
     }
 }
