@@ -184,6 +184,22 @@ pub fn check(doc: &Value, target: Target, out: &mut Vec<Problem>) {
 
 fn task_level(doc: &Value, target: Target, out: &mut Vec<Problem>) {
     name_rule(doc, "family", "family", out);
+    // ECS quotas that registration enforces: 10 containers, 64 KiB of JSON.
+    if let Some(n) = doc["containerDefinitions"].as_array().map(Vec::len) {
+        if n > 10 {
+            out.push(problem(
+                "containerDefinitions",
+                format!("{n} containers; a task definition holds at most 10"),
+            ));
+        }
+    }
+    let size = doc.to_string().len();
+    if size > 64 * 1024 {
+        out.push(problem(
+            "",
+            format!("the task definition is {} KiB of JSON; ECS accepts at most 64 KiB (move long values to environment files, config files or SSM)", size.div_ceil(1024)),
+        ));
+    }
     for field in ["taskRoleArn", "executionRoleArn"] {
         if let Some(v) = doc[field].as_str().filter(|v| !is_unresolved(v)) {
             if v.is_empty() {
