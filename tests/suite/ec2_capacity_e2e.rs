@@ -300,6 +300,88 @@ fn bridge_service_on_two_instances_then_an_unplaceable_deploy_fails_at_once() {
     );
 }
 
+/// Host network mode: the container's port is the instance's, so two tasks of a service sit on
+/// two instances, and a rolling deploy at 50 % replaces them one at a time (an old task stops
+/// and frees the port before its replacement can start).
+#[test]
+fn host_mode_service_takes_the_port_on_each_instance_and_rolls_one_at_a_time() {
+    let (p, _, _, _) = ec2_project();
+    let host = web(256)
+        .replace(r#""networkMode": "bridge""#, r#""networkMode": "host""#)
+        .replace(r#""hostPort": 0"#, r#""hostPort": 8080"#);
+    p.write("ecs/web.json", &host);
+    // No load balancer: in host mode the targets would be (instance, 8080); the point here is
+    // the port as a resource.
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    let toml: String = toml
+        .lines()
+        .filter(|l| !l.starts_with("load_balancers"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    p.write("wharf.toml", &toml);
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .success();
+    let placed = |p: &Project| -> Vec<(String, i64)> {
+        let arns = aws(&[
+            "ecs",
+            "list-tasks",
+            "--cluster",
+            &p.cluster,
+            "--service-name",
+            "web",
+            "--desired-status",
+            "RUNNING",
+        ]);
+        let arns: Vec<String> = arns["taskArns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        let mut args = vec!["ecs", "describe-tasks", "--cluster", &p.cluster, "--tasks"];
+        args.extend(arns.iter().map(String::as_str));
+        aws(&args)["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["containerInstanceArn"].as_str().unwrap().to_string(),
+                    t["containers"][0]["networkBindings"][0]["hostPort"]
+                        .as_i64()
+                        .unwrap(),
+                )
+            })
+            .collect()
+    };
+    let tasks = placed(&p);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert!(tasks.iter().all(|(_, port)| *port == 8080), "{tasks:?}");
+    assert_ne!(tasks[0].0, tasks[1].0, "one task per instance: {tasks:?}");
+    // A new revision rolls at minimumHealthyPercent 50: one old task stops, its port frees, the
+    // new one takes it.
+    p.write(
+        "ecs/web.json",
+        &host.replace(
+            r#""value": "0""#,
+            r#""value": "0"}, {"name": "REVISION", "value": "2""#,
+        ),
+    );
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .success();
+    assert_eq!(placed(&p).len(), 2);
+    let tasks = placed(&p);
+    assert_eq!(tasks.len(), 2, "{tasks:?}");
+    assert_ne!(
+        tasks[0].0, tasks[1].0,
+        "still one task per instance: {tasks:?}"
+    );
+}
+
 #[test]
 fn cluster_roll_replaces_both_instances_keeping_half_the_tasks_and_resumes_after_ctrl_c() {
     let _alone = support::alone();
