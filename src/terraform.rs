@@ -74,6 +74,9 @@ pub struct Streams {
     pub interactive: bool,
     /// Send Terraform's stdout to stderr (stdout is reserved for `--output json`).
     pub stdout_to_stderr: bool,
+    /// Terraform may colour its output (off: `-no-color`, as wharf's `--no-color`, `NO_COLOR`
+    /// or no terminal decide).
+    pub color: bool,
 }
 
 fn command(bin: &Path, dir: &Path) -> tokio::process::Command {
@@ -89,7 +92,15 @@ fn command(bin: &Path, dir: &Path) -> tokio::process::Command {
 pub async fn stream(dir: &Path, args: &[String], streams: Streams) -> Result<i32> {
     let bin = require_binary()?;
     let mut c = command(&bin, dir);
-    c.args(args);
+    // `-no-color` goes right after the subcommand, before any positional argument.
+    let (sub, rest) = args
+        .split_first()
+        .map_or((None, &[][..]), |(s, r)| (Some(s), r));
+    c.args(sub);
+    if !streams.color {
+        c.arg("-no-color");
+    }
+    c.args(rest);
     if !streams.interactive {
         c.env("TF_IN_AUTOMATION", "1");
         c.stdin(Stdio::null());
@@ -125,9 +136,21 @@ pub async fn stream(dir: &Path, args: &[String], streams: Streams) -> Result<i32
 
 /// Runs terraform with `args` and captures its output (no terminal involved).
 async fn capture(dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+    capture_with(dir, None, args).await
+}
+
+/// [`capture`] in `workspace` (`TF_WORKSPACE`), when given.
+async fn capture_with(
+    dir: &Path,
+    workspace: Option<&str>,
+    args: &[&str],
+) -> Result<std::process::Output> {
     let bin = require_binary()?;
-    command(&bin, dir)
-        .args(args)
+    let mut cmd = command(&bin, dir);
+    if let Some(w) = workspace {
+        cmd.env("TF_WORKSPACE", w);
+    }
+    cmd.args(args)
         .env("TF_IN_AUTOMATION", "1")
         .stdin(Stdio::null())
         .output()
@@ -296,6 +319,210 @@ pub async fn outputs_from_cli(project: &Stack) -> Result<Outputs> {
         ))
     })?;
     Ok(values(&doc))
+}
+
+/// The outputs a saved plan would leave (`terraform show -json PLAN`): each output's planned
+/// value, with `unknown(path)` standing in for every part Terraform knows only after apply
+/// (`path` is the output's name, then map keys or list indexes joined by dots). Returns the
+/// outputs and the paths known only after apply.
+pub fn planned_outputs(doc: &Value, unknown: &dyn Fn(&str) -> Value) -> (Outputs, Vec<String>) {
+    let mut outputs = Outputs::new();
+    let mut paths = Vec::new();
+    if let Some(changes) = doc.get("output_changes").and_then(Value::as_object) {
+        for (name, change) in changes {
+            if change["actions"].as_array().is_some_and(|a| {
+                a.iter().any(|x| x == "delete") && !a.iter().any(|x| x == "create")
+            }) {
+                continue;
+            }
+            let after = change.get("after").cloned().unwrap_or(Value::Null);
+            let value = fill_unknown(
+                after,
+                change.get("after_unknown").unwrap_or(&Value::Bool(false)),
+                name,
+                unknown,
+                &mut paths,
+            );
+            outputs.insert(name.clone(), value);
+        }
+    }
+    // Outputs with no change entry (older Terraform) come from the planned values.
+    if let Some(planned) = doc
+        .pointer("/planned_values/outputs")
+        .and_then(Value::as_object)
+    {
+        for (name, out) in planned {
+            if !outputs.contains_key(name) {
+                match out.get("value") {
+                    Some(v) => {
+                        outputs.insert(name.clone(), v.clone());
+                    }
+                    None => {
+                        paths.push(name.clone());
+                        outputs.insert(name.clone(), unknown(name));
+                    }
+                }
+            }
+        }
+    }
+    (outputs, paths)
+}
+
+/// `after` with the parts `after_unknown` marks (`true`, or a structure of the same shape with
+/// `true` at the unknown leaves) replaced by `unknown(path)`.
+fn fill_unknown(
+    after: Value,
+    mask: &Value,
+    path: &str,
+    unknown: &dyn Fn(&str) -> Value,
+    paths: &mut Vec<String>,
+) -> Value {
+    match (after, mask) {
+        (_, Value::Bool(true)) => {
+            paths.push(path.to_string());
+            unknown(path)
+        }
+        (Value::Object(mut map), Value::Object(m)) => {
+            for (k, sub) in m {
+                let inner = map.remove(k).unwrap_or(Value::Null);
+                let filled = fill_unknown(inner, sub, &format!("{path}.{k}"), unknown, paths);
+                map.insert(k.clone(), filled);
+            }
+            Value::Object(map)
+        }
+        (Value::Array(items), Value::Array(m)) => {
+            let mut out = Vec::with_capacity(items.len().max(m.len()));
+            let mut items = items.into_iter();
+            for (i, sub) in m.iter().enumerate() {
+                let inner = items.next().unwrap_or(Value::Null);
+                out.push(fill_unknown(
+                    inner,
+                    sub,
+                    &format!("{path}.{i}"),
+                    unknown,
+                    paths,
+                ));
+            }
+            out.extend(items);
+            Value::Array(out)
+        }
+        (after, _) => after,
+    }
+}
+
+/// The ECS services a plan would destroy and create again only because a service of wharf's
+/// `service` module switches between Terraform-owned and wharf-deployed (`wharf_deploys`): the
+/// module keeps the two as `aws_ecs_service.terraform[0]` and `aws_ecs_service.wharf[0]`, and
+/// Terraform has no conditional `moved` block. Each pair is (from, to), state addresses of the
+/// same module instance whose service keeps its name and cluster, for `terraform state mv`.
+pub fn service_switches(plan: &Value) -> Vec<(String, String)> {
+    const OWNED: &str = "aws_ecs_service.terraform[0]";
+    const DEPLOYED: &str = "aws_ecs_service.wharf[0]";
+    let changes: Vec<&Value> = plan["resource_changes"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let only = |rc: &Value, action: &str| {
+        rc["change"]["actions"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1 && a[0] == action)
+    };
+    let local = |rc: &Value| -> Option<(String, String)> {
+        let address = rc["address"].as_str()?;
+        let module = rc["module_address"].as_str().unwrap_or("");
+        let rest = if module.is_empty() {
+            address
+        } else {
+            address.strip_prefix(module)?.strip_prefix('.')?
+        };
+        Some((module.to_string(), rest.to_string()))
+    };
+    let mut moves = Vec::new();
+    for gone in changes.iter().filter(|rc| only(rc, "delete")) {
+        let Some((module, rest)) = local(gone) else {
+            continue;
+        };
+        let to_rest = match rest.as_str() {
+            OWNED => DEPLOYED,
+            DEPLOYED => OWNED,
+            _ => continue,
+        };
+        let before = &gone["change"]["before"];
+        let twin = changes.iter().find(|rc| {
+            only(rc, "create")
+                && local(rc).is_some_and(|(m, r)| m == module && r == to_rest)
+                && rc["change"]["after"]["name"] == before["name"]
+                && rc["change"]["after"]["cluster"] == before["cluster"]
+        });
+        if let Some(twin) = twin {
+            if let (Some(from), Some(to)) = (gone["address"].as_str(), twin["address"].as_str()) {
+                moves.push((from.to_string(), to.to_string()));
+            }
+        }
+    }
+    moves
+}
+
+/// Whether the state of the workspace has a resource at an address containing one of
+/// `needles` (`terraform state list`, which reads the state and asks no provider).
+pub async fn state_has(project: &Stack, needles: &[&str]) -> Result<bool> {
+    let o = capture_in(project, &["state", "list"]).await?;
+    // No state yet: `state list` says so and fails; nothing to look for.
+    Ok(o.status.success()
+        && String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| needles.iter().any(|n| l.contains(n))))
+}
+
+/// `terraform state mv FROM TO` in the selected workspace.
+pub async fn state_mv(project: &Stack, from: &str, to: &str) -> Result<()> {
+    let o = capture_in(project, &["state", "mv", "-lock-timeout=60s", from, to]).await?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "terraform state mv {from} {to} failed in {}: {}",
+            project.dir.display(),
+            stderr_text(&o)
+        )));
+    }
+    Ok(())
+}
+
+/// A plan saved to `plan_file` without refreshing (no provider call reads AWS), its output
+/// captured; `Ok(false)` when Terraform could not plan (the real run reports why).
+pub async fn quiet_plan(project: &Stack, plan_file: &Path, extra: &[String]) -> Result<bool> {
+    let mut args = vec![
+        "plan".to_string(),
+        "-refresh=false".to_string(),
+        "-input=false".to_string(),
+        "-lock-timeout=60s".to_string(),
+        format!("-out={}", plan_file.display()),
+    ];
+    args.extend(extra.iter().cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Ok(capture_in(project, &refs).await?.status.success())
+}
+
+/// [`capture`] in the project's workspace.
+async fn capture_in(project: &Stack, args: &[&str]) -> Result<std::process::Output> {
+    capture_with(&project.dir, Some(&project.workspace), args).await
+}
+
+/// `terraform show -json PLAN` in the project's folder: the saved plan as JSON.
+pub async fn show_plan(project: &Stack, plan_file: &Path) -> Result<Value> {
+    let plan = plan_file.display().to_string();
+    let o = capture_in(project, &["show", "-json", &plan]).await?;
+    if !o.status.success() {
+        return Err(Error::failed(format!(
+            "`terraform show -json` of the saved plan in {} failed: {}",
+            project.dir.display(),
+            stderr_text(&o)
+        )));
+    }
+    serde_json::from_slice(&o.stdout).map_err(|e| {
+        Error::failed(format!(
+            "terraform show -json printed something that is not JSON: {e}"
+        ))
+    })
 }
 
 /// `{"name": {"value": v, "type": t, ...}}` (output -json, or a state's `outputs`) → name → v.
@@ -473,6 +700,7 @@ pub fn services_output(outputs: &Outputs) -> Result<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn project(workspace: &str, state: Option<&str>) -> Stack {
         Stack {
@@ -483,6 +711,74 @@ mod tests {
             state: state.map(str::to_string),
             workspace_key_prefix: "env:".into(),
         }
+    }
+
+    #[test]
+    fn a_service_switching_owner_is_moved_not_replaced() {
+        let rc = |address: &str, module: &str, action: &str, name: &str| {
+            let (before, after) = if action == "delete" {
+                (json!({"name": name, "cluster": "arn:c"}), Value::Null)
+            } else {
+                (Value::Null, json!({"name": name, "cluster": "arn:c"}))
+            };
+            json!({"address": address, "module_address": module,
+                   "change": {"actions": [action], "before": before, "after": after}})
+        };
+        let plan = json!({"resource_changes": [
+            rc("module.web.aws_ecs_service.terraform[0]", "module.web", "delete", "web"),
+            rc("module.web.aws_ecs_service.wharf[0]", "module.web", "create", "web"),
+            rc("module.svc[\"api\"].aws_ecs_service.wharf[0]", "module.svc[\"api\"]", "delete", "api"),
+            rc("module.svc[\"api\"].aws_ecs_service.terraform[0]", "module.svc[\"api\"]", "create", "api"),
+            // A rename is a real replacement: not moved.
+            rc("module.jobs.aws_ecs_service.terraform[0]", "module.jobs", "delete", "old"),
+            rc("module.jobs.aws_ecs_service.wharf[0]", "module.jobs", "create", "new"),
+            // Another module's create is no twin.
+            rc("module.a.aws_ecs_service.terraform[0]", "module.a", "delete", "x"),
+            rc("module.b.aws_ecs_service.wharf[0]", "module.b", "create", "x"),
+        ]});
+        assert_eq!(
+            service_switches(&plan),
+            vec![
+                (
+                    "module.web.aws_ecs_service.terraform[0]".to_string(),
+                    "module.web.aws_ecs_service.wharf[0]".to_string()
+                ),
+                (
+                    "module.svc[\"api\"].aws_ecs_service.wharf[0]".to_string(),
+                    "module.svc[\"api\"].aws_ecs_service.terraform[0]".to_string()
+                ),
+            ]
+        );
+        assert!(service_switches(&json!({})).is_empty());
+    }
+
+    #[test]
+    fn planned_outputs_mark_what_is_known_only_after_apply() {
+        // As Terraform 1.11 writes a plan of a configuration never applied.
+        let doc = serde_json::json!({
+            "output_changes": {
+                "cluster_name": {"actions": ["create"], "after": "shop-dev", "after_unknown": false},
+                "role_arn": {"actions": ["create"], "after_unknown": true},
+                "services": {"actions": ["create"], "after": {"web": "shop-dev-web"},
+                             "after_unknown": {"web": false, "worker": true}},
+                "ports": {"actions": ["create"], "after": [80, null], "after_unknown": [false, true]},
+                "gone": {"actions": ["delete"], "before": "x", "after": null, "after_unknown": false}
+            },
+            "planned_values": {"outputs": {"cluster_name": {"sensitive": false, "value": "shop-dev"},
+                                           "old_style": {"sensitive": false}}}
+        });
+        let (outputs, unknown) = planned_outputs(&doc, &|p| Value::String(format!("<{p}>")));
+        assert_eq!(outputs["cluster_name"], "shop-dev");
+        assert_eq!(outputs["role_arn"], "<role_arn>");
+        assert_eq!(outputs["services"]["web"], "shop-dev-web");
+        assert_eq!(outputs["services"]["worker"], "<services.worker>");
+        assert_eq!(outputs["ports"], serde_json::json!([80, "<ports.1>"]));
+        assert_eq!(outputs["old_style"], "<old_style>");
+        assert!(!outputs.contains_key("gone"));
+        assert_eq!(
+            unknown,
+            ["role_arn", "services.worker", "ports.1", "old_style"]
+        );
     }
 
     #[test]

@@ -35,12 +35,19 @@ DEFAULTS = {
     # DescribeServices is eventually consistent: after a CreateService/UpdateService that starts a
     # deployment it shows the service as it was before (a new service: MISSING) for this long
     "deployment_visibility_seconds": 0.0,
+    # BLUE_GREEN/LINEAR/CANARY deployments: how many seconds one minute of bakeTimeInMinutes,
+    # stepBakeTimeInMinutes, canaryBakeTimeInMinutes and hook timeoutInMinutes lasts (60 = real
+    # time); the default hook callBackDelay (30 s) is scaled the same way (testbed/strategies.py)
+    "strategy_minute_seconds": 60.0,
     # ECS request throttling (AWS's token buckets per action category): 1 = AWS's bucket sizes
     # and refill rates, other values scale both, 0 = no throttling
     "ecs_throttle_scale": 1.0,
     # an EC2 instance whose user data sets ECS_CLUSTER registers with the cluster this long after
     # it starts running (the ECS agent's boot; testbed/instances.py)
     "instance_boot_seconds": 1.0,
+    # a task of a capacity provider with managed scaling that finds no room waits in PROVISIONING
+    # for at most this long, then stops (ECS: 10 to 30 minutes; testbed/capacity_providers.py)
+    "capacity_provisioning_timeout_seconds": 1800.0,
 }
 
 _lock = threading.Lock()

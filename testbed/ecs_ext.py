@@ -23,8 +23,9 @@ from moto.ecs import models as ecs_models
 from moto.ecs.models import EC2ContainerServiceBackend, Task, ecs_backends
 from moto.ecs.responses import EC2ContainerServiceResponse
 
-from . import config, engine, instances
+from . import capacity_providers, config, engine, instances
 from . import service_deployments as sdx
+from . import strategies
 
 LOCK = threading.RLock()
 _local = threading.local()
@@ -379,6 +380,8 @@ def step_task(task):
         return
     t = now()
     if task.desired_status == "RUNNING":
+        if capacity_providers.waiting(task):
+            return  # waits in PROVISIONING for capacity (testbed/capacity_providers.py)
         if task.last_status == "PROVISIONING" and t - rt.created >= config.get("provisioning_seconds"):
             task.status = "PENDING"
             rt.pending_at = t
@@ -568,11 +571,15 @@ def _launch_service_task(backend, service, key, dep):
     taskdef = backend.describe_task_definition(dep["taskDefinition"])
     cluster = backend._get_cluster(service.cluster_name)
     net = service.network_configuration or None
-    chosen = None
-    if (service.launch_type or "EC2") == "EC2" and instances.has_instances(backend, cluster.name):
-        chosen = instances.place(backend, cluster.name, taskdef, getattr(service, "placement_constraints", None),
-                                 getattr(service, "placement_strategy", None)
-                                 or instances.placement.SERVICE_DEFAULT_STRATEGY, f"service:{service.name}")
+    chosen = prov = None
+    constraints = getattr(service, "placement_constraints", None)
+    strategy = getattr(service, "placement_strategy", None) or instances.placement.SERVICE_DEFAULT_STRATEGY
+    providers = capacity_providers.strategy_of(backend, cluster, service)
+    if providers:
+        prov, chosen = capacity_providers.place(backend, cluster.name, providers, taskdef, constraints, strategy,
+                                                f"service:{service.name}")
+    elif (service.launch_type or "EC2") == "EC2" and instances.has_instances(backend, cluster.name):
+        chosen = instances.place(backend, cluster.name, taskdef, constraints, strategy, f"service:{service.name}")
     task = Task(cluster, taskdef, None, _resource_requirements(backend, taskdef),
                 backend=backend, group=f"service:{service.name}",
                 launch_type=service.launch_type or "EC2", started_by=dep["id"],
@@ -582,6 +589,10 @@ def _launch_service_task(backend, service, key, dep):
     TaskRuntime(task, backend, taskdef, None, service_key=key)
     if chosen:
         instances.attach(task, *chosen)
+    if prov is not None:
+        task.capacity_provider_name = prov.name
+        if not chosen:
+            capacity_providers.wait(task, prov, constraints, strategy)
     return task
 
 
@@ -613,6 +624,8 @@ def step_service(backend, key, service):
         return
     if (service.deployment_controller or {}).get("type", "ECS") != "ECS" or not service.deployments:
         return
+    if strategies.step_service(backend, key, service):
+        return  # a BLUE_GREEN/LINEAR/CANARY deployment drives the service (testbed/strategies.py)
     dc = _deployment_config(service)
     srt = _svc_rt(service)
     primary = service.deployments[0]
@@ -743,6 +756,11 @@ def _update_counts(service, tasks):
         d["pendingCount"] = pend
         if d["status"] != "PRIMARY":
             d["desiredCount"] = len(mine)
+        else:
+            # ECS: the PRIMARY deployment's desiredCount is the service's, at once (an
+            # UpdateService that changes only desiredCount starts no deployment; its answer and the
+            # next DescribeServices already show the new count on the PRIMARY one)
+            d["desiredCount"] = service.desired_count or 0
 
 
 # --------------------------------------------------------------------------- ticker
@@ -864,7 +882,8 @@ def _patched_run_task(self, cluster_str, task_definition_str, count, overrides, 
                       launch_type, networking_configuration=None, group=None, platform_version=None):
     real_launch = launch_type
     cluster = self._get_cluster(cluster_str)
-    if launch_type != "FARGATE" and instances.has_instances(self, cluster.name):
+    if launch_type != "FARGATE" and (instances.has_instances(self, cluster.name)
+                                     or capacity_providers.strategy_of(self, cluster)):
         return _run_task_on_instances(self, cluster, task_definition_str, count, overrides, started_by, tags,
                                       launch_type, networking_configuration, group)
     if launch_type != "FARGATE" and not self.container_instances.get(cluster.name):
@@ -887,10 +906,16 @@ def _run_task_on_instances(backend, cluster, task_definition_str, count, overrid
     group = group or f"family:{taskdef.family}"
     strategy = params.get("placementStrategy") or instances.placement.RUN_TASK_DEFAULT_STRATEGY
     tasks, failures, taken = [], [], []
+    providers = capacity_providers.strategy_of(backend, cluster)
     for _ in range(count):
+        prov = None
         try:
-            chosen = instances.place(backend, cluster.name, taskdef, params.get("placementConstraints"),
-                                     strategy, group, taken)
+            if providers:
+                prov, chosen = capacity_providers.place(backend, cluster.name, providers, taskdef,
+                                                        params.get("placementConstraints"), strategy, group, taken)
+            else:
+                chosen = instances.place(backend, cluster.name, taskdef, params.get("placementConstraints"),
+                                         strategy, group, taken)
         except instances.placement.PlacementError as e:
             if e.arn is None:
                 raise ecs_models.InvalidParameterException(e.event)
@@ -901,6 +926,12 @@ def _run_task_on_instances(backend, cluster, task_definition_str, count, overrid
                     launch_type=launch_type or "EC2", networking_configuration=networking_configuration)
         backend.tasks.setdefault(cluster.name, {})[task.task_arn] = task
         TaskRuntime(task, backend, taskdef, overrides)
+        if prov is not None:
+            task.capacity_provider_name = prov.name
+        if chosen is None:  # waits in PROVISIONING for managed scaling
+            capacity_providers.wait(task, prov, params.get("placementConstraints"), strategy)
+            tasks.append(task)
+            continue
         instances.attach(task, *chosen)
         taken.append(chosen[0]["arn"])
         tasks.append(task)

@@ -34,7 +34,7 @@ from moto.ecs.exceptions import InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.elbv2.exceptions import InvalidTargetError, TargetGroupNotFoundError, TargetNotRunning
 
-from . import config, placement
+from . import capacity_providers, config, placement
 
 DEFAULT_PORTS = ["22", "2375", "2376", "51678", "51679"]
 _first_seen = {}  # (account, region, ec2 instance id) -> time first seen running
@@ -355,6 +355,7 @@ def tick(backend, request_stop, service_tasks):
     if not backend.clusters:
         return
     _agent_tick(backend, request_stop)
+    capacity_providers.tick(backend, request_stop)
     _targets_tick(backend, service_tasks)
 
 
@@ -473,3 +474,4 @@ def install():
     EC2ContainerServiceResponse.register_container_instance = _register_response
     EC2ContainerServiceResponse.list_container_instances = _list_response
     _patch_asg_launch_template_version()
+    capacity_providers.install()

@@ -6,7 +6,7 @@ Adds, in front of moto's WSGI app:
   * a request log (one line per AWS API request) in $WHARF_TESTBED_DIR/requests.log
   * ECS request throttling with AWS's token buckets (testbed/throttle.py)
   * fault injection (POST /_testbed/faults)
-  * control endpoints under /_testbed/ (health, config, requests, stats, deployments, faults)
+  * control endpoints under /_testbed/ (health, config, requests, stats, deployments, faults, hooks)
 and installs the ECS lifecycle extension, the ECR registry patches and the CloudWatch Logs
 read paths (logs_ext).
 """
@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from urllib.parse import parse_qs
 
-from . import config, ecr_ext, ecs_ext, engine, exec_ext, logs_ext, throttle
+from . import config, ecr_ext, ecs_ext, engine, exec_ext, logs_ext, strategies, throttle
 
 STATE_DIR = os.environ.get("WHARF_TESTBED_DIR", os.path.expanduser("~/.cache/wharf-testbed"))
 REQUEST_LOG = os.path.join(STATE_DIR, "requests.log")
@@ -135,6 +135,9 @@ def control(environ, start_response, path, body):
             elif method == "DELETE":
                 _faults.clear()
             return _json(start_response, {"faults": list(_faults)})
+    if path == "/_testbed/hooks":
+        status, obj = strategies.hooks_endpoint(method, payload)
+        return _json(start_response, obj, status)
     if path == "/_testbed/reset":
         return None  # handled by caller
     return _json(start_response, {"error": "not found"}, "404 Not Found")
@@ -166,6 +169,7 @@ class Middleware:
                 environ["PATH_INFO"] = "/moto-api/reset"
                 result = list(self.app(environ, start_response))
                 ecs_ext.reset()
+                strategies.reset()
             throttle.refill_all()
             return result
         if path.startswith("/moto-api"):
@@ -229,6 +233,7 @@ def main(argv=None):
     ecr_ext.install()
     ecr_ext.install_image_sync()
     ecs_ext.install(eng)
+    strategies.install()
     exec_ext.install()
     logs_ext.install()
     app = Middleware(DomainDispatcherApplication(create_backend_app))

@@ -39,7 +39,7 @@ from moto.ecs.exceptions import ECSException, InvalidParameterException
 from moto.ecs.responses import EC2ContainerServiceResponse
 from moto.core.responses import ActionResult
 
-from . import config, ecs_ext
+from . import config, ecs_ext, strategies
 
 ONGOING = ("PENDING", "IN_PROGRESS", "STOP_REQUESTED", "ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS")
 FINISHED = ("SUCCESSFUL", "STOPPED", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED")
@@ -209,7 +209,7 @@ class ServiceDeployment:
         if self.rollback:
             out["rollback"] = {"reason": self.rollback["reason"], "startedAt": _dt(self.rollback["startedAt"]),
                                "serviceRevisionArn": self.rollback["serviceRevisionArn"]}
-        return out
+        return strategies.describe_extra(self, out)
 
 
 def _failed_tasks(service, legacy_id):
@@ -287,6 +287,7 @@ def on_new_deployment(backend, service, legacy):
     srt.rev_of[legacy["id"]] = rev
     sd = ServiceDeployment(service, key, rev, legacy["id"], sources)
     store(backend).deployments[sd.arn] = sd
+    strategies.on_new_deployment(backend, service, legacy, sd)
     _update_service_view(backend, service)
     return sd
 
@@ -611,6 +612,9 @@ def stop_service_deployment(self):
     if not srt.last_completed or srt.rev_of.get(srt.last_completed[0]) is None:
         raise InvalidParameterException(
             "The service has no successful service revision to roll back to.")
+    if strategies.stop(backend, sd):
+        return ActionResult({"serviceDeploymentArn": arn})
+    strategies.release(backend, sd)
     prev_id, prev_td = srt.last_completed
     rev = srt.rev_of[prev_id]
     dep = ecs_ext._new_deployment(service, prev_td)

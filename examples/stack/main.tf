@@ -1,6 +1,9 @@
-# Example stack: one environment of an app ("shop") with a public load balancer, a web service
-# behind it, a worker, the roles, and the config bucket; it produces every output wharf reads
-# (cluster_name, services, job_task_definition_family, subnet_ids, security_group, lb_dns_name).
+# Example stack: one environment of an app ("shop") with a public application load balancer
+# (HTTPS, HTTP redirected) and a web service behind it that mounts two EFS volumes, an API
+# exposed through a network load balancer (TCP), a search service found through Cloud Map
+# (search.<app>-<env>.internal), a worker, the roles, and the config bucket; it produces every
+# output wharf reads (cluster_name, services, job_task_definition_family, subnet_ids,
+# security_group, lb_dns_name).
 #
 #   wharf env create dev && wharf apply --env dev --tag 1.0.1
 #
@@ -42,9 +45,11 @@ data "aws_vpc" "main" {
 }
 
 module "cluster" {
-  source     = "../../terraform/modules/cluster"
-  name       = local.prefix
-  log_groups = ["web", "worker", "migrate"]
+  source              = "../../terraform/modules/cluster"
+  name                = local.prefix
+  log_groups          = ["web", "api", "search", "worker", "migrate"]
+  discovery_namespace = "${local.prefix}.internal"
+  vpc_id              = var.vpc_id
 }
 
 module "roles" {
@@ -68,6 +73,7 @@ module "alb" {
   vpc_cidr_block  = data.aws_vpc.main.cidr_block
   subnet_ids      = var.public_subnet_ids
   certificate_arn = var.certificate_arn
+  http_only       = var.http_only
   routes = {
     web = {
       port              = 8080
@@ -79,12 +85,14 @@ module "alb" {
 }
 
 resource "aws_security_group" "tasks" {
+  #checkov:skip=CKV2_AWS_5:Attached to the services' tasks, through the service modules' security_group_ids (checkov does not follow it into the modules)
   name        = "${local.prefix}-tasks"
   description = "Tasks of ${local.prefix}"
   vpc_id      = var.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "from_lb" {
+  description                  = "Web from the application load balancer"
   security_group_id            = aws_security_group.tasks.id
   referenced_security_group_id = module.alb.security_group_id
   ip_protocol                  = "tcp"
@@ -92,12 +100,75 @@ resource "aws_vpc_security_group_ingress_rule" "from_lb" {
   to_port                      = 8080
 }
 
+resource "aws_vpc_security_group_ingress_rule" "from_nlb" {
+  description                  = "API from the network load balancer"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = module.nlb.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 9000
+  to_port                      = 9000
+}
+
+# search.<namespace> is reached by the other tasks (Cloud Map answers with the tasks' IPs).
+resource "aws_vpc_security_group_ingress_rule" "search_from_tasks" {
+  description                  = "Search from the other tasks (Cloud Map)"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = 9200
+  to_port                      = 9200
+}
+
 resource "aws_vpc_security_group_egress_rule" "https_out" {
+  description       = "HTTPS to AWS APIs and image registries"
   security_group_id = aws_security_group.tasks.id
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "search_out" {
+  description                  = "To the search service"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = aws_security_group.tasks.id
+  ip_protocol                  = "tcp"
+  from_port                    = 9200
+  to_port                      = 9200
+}
+
+resource "aws_vpc_security_group_egress_rule" "nfs_out" {
+  description                  = "NFS to the file system"
+  security_group_id            = aws_security_group.tasks.id
+  referenced_security_group_id = module.files.security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 2049
+  to_port                      = 2049
+}
+
+# The API (seed 002) is a TCP service behind a network load balancer.
+module "nlb" {
+  source         = "../../terraform/modules/nlb"
+  name           = "${local.prefix}-api"
+  vpc_id         = var.vpc_id
+  vpc_cidr_block = data.aws_vpc.main.cidr_block
+  subnet_ids     = var.public_subnet_ids
+  listeners = {
+    api = { port = 9000 }
+  }
+}
+
+# Files the web tasks share: uploads (read-write, through an access point that owns /uploads)
+# and the catalog (read-only, a directory of the file system).
+module "files" {
+  source                    = "../../terraform/modules/efs"
+  name                      = "${local.prefix}-files"
+  vpc_id                    = var.vpc_id
+  subnet_ids                = var.private_subnet_ids
+  client_security_group_ids = [aws_security_group.tasks.id]
+  access_points = {
+    uploads = { path = "/uploads", uid = 1000, gid = 1000 }
+  }
 }
 
 module "web" {
@@ -118,6 +189,57 @@ module "web" {
   security_group_ids = [aws_security_group.tasks.id]
   log_group_name     = module.cluster.log_group_names["web"]
   wharf_deploys      = var.wharf_deploys
+  efs_volumes = {
+    uploads = {
+      file_system_id  = module.files.file_system_id
+      access_point_id = module.files.access_point_ids["uploads"]
+      container_path  = "/srv/uploads"
+    }
+    catalog = {
+      file_system_id = module.files.file_system_id
+      root_directory = "/catalog"
+      container_path = "/srv/catalog"
+      read_only      = true
+    }
+  }
+}
+
+module "api" {
+  source             = "../../terraform/modules/service"
+  name               = "${local.prefix}-api"
+  kind               = "load_balanced"
+  cluster_arn        = module.cluster.cluster_arn
+  region             = var.region
+  image              = local.image
+  command            = ["api"]
+  desired_count      = var.api_count
+  container_port     = 9000
+  target_group_arn   = module.nlb.target_group_arns["api"]
+  execution_role_arn = module.roles.execution_role_arn
+  task_role_arn      = module.roles.task_role_arn
+  subnet_ids         = var.private_subnet_ids
+  security_group_ids = [aws_security_group.tasks.id]
+  log_group_name     = module.cluster.log_group_names["api"]
+  wharf_deploys      = var.wharf_deploys
+}
+
+module "search" {
+  source                 = "../../terraform/modules/service"
+  name                   = "${local.prefix}-search"
+  kind                   = "discoverable"
+  discovery_namespace_id = module.cluster.discovery_namespace_id
+  cluster_arn            = module.cluster.cluster_arn
+  region                 = var.region
+  image                  = local.image
+  command                = ["search"]
+  desired_count          = var.search_count
+  container_port         = 9200
+  execution_role_arn     = module.roles.execution_role_arn
+  task_role_arn          = module.roles.task_role_arn
+  subnet_ids             = var.private_subnet_ids
+  security_group_ids     = [aws_security_group.tasks.id]
+  log_group_name         = module.cluster.log_group_names["search"]
+  wharf_deploys          = var.wharf_deploys
 }
 
 module "worker" {

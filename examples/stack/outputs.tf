@@ -7,6 +7,8 @@ output "services" {
   description = "Service label => ECS service name; wharf watches these after `wharf apply`."
   value = {
     web    = module.web.service_name
+    api    = module.api.service_name
+    search = module.search.service_name
     worker = module.worker.service_name
   }
 }
@@ -29,6 +31,21 @@ output "security_group" {
 output "lb_dns_name" {
   description = "DNS name of the load balancer, for smoke tests."
   value       = module.alb.dns_name
+}
+
+output "api_dns_name" {
+  description = "DNS name of the network load balancer in front of the api service (TCP 9000)."
+  value       = module.nlb.dns_name
+}
+
+output "discovery_namespace" {
+  description = "Cloud Map namespace of the discoverable services (search.<namespace>)."
+  value       = module.cluster.discovery_namespace_name
+}
+
+output "file_system_id" {
+  description = "EFS file system the web tasks mount."
+  value       = module.files.file_system_id
 }
 
 output "execution_role_arn" {

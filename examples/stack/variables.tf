@@ -37,9 +37,15 @@ variable "private_subnet_ids" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate for HTTPS; HTTP only when null."
+  description = "ACM certificate of the load balancer's HTTPS listener (HTTP then redirects to HTTPS); null only with http_only = true."
   type        = string
   default     = null
+}
+
+variable "http_only" {
+  description = "Serve plain HTTP with no certificate (the test bed); the alb module refuses a missing certificate otherwise."
+  type        = bool
+  default     = false
 }
 
 variable "web_cpu" {
@@ -58,6 +64,18 @@ variable "web_count" {
   description = "Tasks of the web service."
   type        = number
   default     = 2
+}
+
+variable "api_count" {
+  description = "Tasks of the api service (behind the network load balancer)."
+  type        = number
+  default     = 2
+}
+
+variable "search_count" {
+  description = "Tasks of the search service (discoverable as search.<app>-<env>.internal)."
+  type        = number
+  default     = 1
 }
 
 variable "wharf_deploys" {

@@ -53,6 +53,25 @@ impl Ecs {
         }
     }
 
+    /// Whether the cluster exists and is not INACTIVE (DescribeClusters reports a missing
+    /// cluster as a failure, not an error).
+    pub async fn cluster_exists(&self) -> Result<bool> {
+        let body = send_captured!(
+            self.client
+                .describe_clusters()
+                .clusters(&self.cluster)
+                .customize(),
+            "ecs:DescribeClusters"
+        );
+        Ok(body["clusters"].as_array().is_some_and(|clusters| {
+            clusters.iter().any(|c| {
+                c["status"] != "INACTIVE"
+                    && (c["clusterName"] == self.cluster.as_str()
+                        || c["clusterArn"] == self.cluster.as_str())
+            })
+        }))
+    }
+
     /// Describes `names` in batches of 10, in order. Services ECS reports as missing (or that are
     /// INACTIVE, which ECS keeps listing for a while after deletion) come back as `Missing`.
     pub async fn describe_services(&self, names: &[String]) -> Result<Vec<Described>> {

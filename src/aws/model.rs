@@ -22,6 +22,8 @@ pub struct Service {
     pub events: Vec<ServiceEvent>,
     pub deployment_configuration: Option<DeploymentConfiguration>,
     pub load_balancers: Vec<serde_json::Value>,
+    /// Empty for a service with a launch type.
+    pub capacity_provider_strategy: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -133,6 +135,8 @@ pub struct Task {
     pub group: Option<String>,
     /// The EC2 container instance the task runs on (EC2 launch type).
     pub container_instance_arn: Option<String>,
+    /// The capacity provider the task was started on (capacity provider strategies).
+    pub capacity_provider_name: Option<String>,
     pub health_status: Option<String>,
     pub created_at: Option<f64>,
     pub started_at: Option<f64>,

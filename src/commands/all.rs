@@ -28,6 +28,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         env: Some(env),
         tag: args.tag,
         timeout: args.timeout,
+        force: false,
     };
     let (results, code) = pipeline::run_stages(ctx, &run).await;
     pipeline::report_stages(

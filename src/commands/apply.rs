@@ -28,6 +28,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         no_wait: args.no_wait,
         timeout: args.timeout,
         quiet_stdout: ctx.out.is_json(),
+        record: true,
     };
     apply::terraform_apply(ctx, &env, &opts).await
 }

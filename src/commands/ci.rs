@@ -23,6 +23,10 @@ pub struct Args {
     /// Print the decision (rule, environment, tag, stages) and do nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Promote a tag even when it has not passed (deploy and smoke test) in the source
+    /// environment.
+    #[arg(long)]
+    pub force: bool,
     /// Give up watching a rollout after this long (exit 4), e.g. 15m, 90s.
     #[arg(long, default_value = "15m", value_parser = crate::cli::duration)]
     pub timeout: Duration,
@@ -43,14 +47,24 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         (None, Some(b)) => format!("branch {b}"),
         (None, None) => "no branch or tag".to_string(),
     };
+    let what = if info.pull_request {
+        format!("pull request from {what}")
+    } else {
+        what
+    };
     let Some(decision) = pipeline::ci::decide(&manifest, &info)? else {
         if ctx.out.is_json() {
             ctx.out
                 .json(&serde_json::json!({ "ci": info, "decision": null }));
         } else {
             ctx.out.status(format!(
-                "ci ({}): {what}: no rule matches; nothing to do",
-                info.system
+                "ci ({}): {what}: no rule matches{}; nothing to do",
+                info.system,
+                if info.pull_request {
+                    " (a pull request matches only rules with pull_requests = true)"
+                } else {
+                    ""
+                }
             ));
         }
         return Ok(0);
@@ -84,6 +98,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         tag: decision.tag.clone(),
         stages: decision.stage_list.clone(),
         timeout: args.timeout,
+        force: args.force,
     };
     let (results, code) = pipeline::run_stages(ctx, &run).await;
     pipeline::report_stages(

@@ -34,6 +34,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
     let streams = Streams {
         interactive: ctx.out.interactive,
         stdout_to_stderr: ctx.out.is_json(),
+        color: ctx.out.color,
     };
     match args.action {
         Action::Create { name } => {

@@ -10,8 +10,10 @@ use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The job to run (a table under [jobs] in wharf.toml).
-    #[arg(required_unless_present = "service", conflicts_with = "service")]
+    /// The job to run (a table under [jobs] in wharf.toml). Without a job or --service: the
+    /// newest revision of Terraform's `job_task_definition_family` output (ecs-app-utils'
+    /// `bin/deploy fargate`).
+    #[arg(conflicts_with = "service")]
     pub job: Option<String>,
     /// Run a service's task definition instead (the revision it runs, or the one rendered with --tag).
     #[arg(long)]
@@ -66,7 +68,12 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             // Terraform outputs once connected (and refused there if it is not one either).
             Runnable::Service(service.clone())
         }
-        _ => return Err(Error::usage("name a job, or a service with --service")),
+        (None, None) => Runnable::TerraformJob,
+        (Some(_), Some(_)) => {
+            return Err(Error::usage(
+                "name a job, or a service with --service, not both",
+            ))
+        }
     };
     let mut environment = Vec::new();
     for pair in &args.set_env {

@@ -225,7 +225,8 @@ impl Engine {
         let mut args: Vec<String> = if self.buildx {
             vec!["buildx".into(), "build".into(), "--load".into()]
         } else {
-            vec!["build".into()]
+            // The legacy builder leaves the container of a failed step behind unless told.
+            vec!["build".into(), "--force-rm".into()]
         };
         for tag in &spec.tags {
             args.push("--tag".into());
@@ -648,7 +649,7 @@ mod tests {
         };
         assert_eq!(
             engine(false).build_args(&spec).join(" "),
-            "build --tag r/app:1 --file ctx/Dockerfile --target prod --platform linux/amd64 \
+            "build --force-rm --tag r/app:1 --file ctx/Dockerfile --target prod --platform linux/amd64 \
              --build-arg A=1 --label l=v --iidfile /tmp/iid ctx"
         );
         assert!(engine(true)

@@ -120,6 +120,9 @@ enum Source {
     /// ECR: (registry id, region when not the environment's).
     Ecr(Option<String>, Option<String>),
     Registry,
+    /// Not asked: the AWS endpoint is a local stand-in (the test bed) and the registry is not
+    /// on this machine; its tasks never pull from there, and wharf sends nothing off the host.
+    NotAsked,
 }
 
 /// What the check of one reference found.
@@ -128,6 +131,33 @@ enum Found {
     Present,
     Missing,
     Unchecked(String),
+    /// Deliberately not asked (said with `-v`).
+    Skipped(String),
+}
+
+/// Whether `host` (a URL's host, or `host:port`) is this machine: `localhost` or a loopback
+/// address.
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim();
+    let bare = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else if host.matches(':').count() == 1 {
+        host.split(':').next().unwrap_or(host)
+    } else {
+        host
+    };
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` (`http://127.0.0.1:4566`) points at this machine.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    is_loopback_host(host)
 }
 
 /// Checks that every image of `uses` exists; an error listing the missing ones (container, owner,
@@ -172,7 +202,16 @@ pub async fn check_images(ctx: &Settings, conn: &Connected, uses: &[ImageUse]) -
         }
         _ => false,
     };
+    // On a local stand-in for AWS (the test bed), only registries on this machine are asked.
+    let local_aws = conn
+        .clients
+        .config
+        .endpoint_url()
+        .is_some_and(is_loopback_url);
     let source = |r: &Reference| -> Source {
+        if local_aws && !is_loopback_host(&r.host) {
+            return Source::NotAsked;
+        }
         if let Some((account, region)) = ecr_host(&r.host) {
             let region = (region != conn.clients.region).then_some(region);
             return Source::Ecr(Some(account), region);
@@ -188,6 +227,10 @@ pub async fn check_images(ctx: &Settings, conn: &Connected, uses: &[ImageUse]) -
         async move {
             let found = match work {
                 None => Found::Unchecked("not an image reference wharf can parse".into()),
+                Some((Source::NotAsked, r)) => Found::Skipped(format!(
+                    "not checked: the AWS endpoint is on this machine, registry {} is not",
+                    r.host
+                )),
                 Some((Source::Ecr(registry_id, region), r)) => {
                     let ecr = Ecr::in_region(&conn.clients.config, region.as_deref(), registry_id);
                     match ecr
@@ -229,6 +272,7 @@ pub async fn check_images(ctx: &Settings, conn: &Connected, uses: &[ImageUse]) -
                 "cannot check image {reference}: {why}; going on without checking it"
             )),
             Found::Present => ctx.out.verbose(format!("image {reference}: found")),
+            Found::Skipped(why) => ctx.out.verbose(format!("image {reference}: {why}")),
             Found::Missing => {}
         }
     }
@@ -258,6 +302,32 @@ pub async fn check_images(ctx: &Settings, conn: &Connected, uses: &[ImageUse]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_hosts_and_urls() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost",
+            "LOCALHOST:80",
+            "[::1]:5000",
+            "::1",
+            "127.3.4.5",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            "[2001:db8::1]:443",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+        assert!(is_loopback_url("http://127.0.0.1:4566"));
+        assert!(is_loopback_url("http://user@localhost:4566/path"));
+        assert!(!is_loopback_url("https://ecs.us-east-1.amazonaws.com"));
+        assert!(!is_loopback_url("http://127.0.0.1.example.com/"));
+    }
 
     fn r(host: &str, repository: &str, tag: Option<&str>, digest: Option<&str>) -> Reference {
         Reference {

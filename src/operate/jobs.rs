@@ -221,7 +221,13 @@ pub fn exit_code_of(code: i64) -> i32 {
 pub enum Runnable {
     Job(String),
     Service(String),
+    /// The task definition family of Terraform's `job_task_definition_family` output, as
+    /// Terraform registered it (ecs-app-utils' `fargate` command).
+    TerraformJob,
 }
+
+/// The Terraform output naming the family [`Runnable::TerraformJob`] runs.
+pub const JOB_FAMILY_OUTPUT: &str = "job_task_definition_family";
 
 /// Everything [`run`] needs besides the connection.
 #[derive(Debug, Clone)]
@@ -307,6 +313,7 @@ async fn prepare(
                 },
             })
         }
+        Runnable::TerraformJob => terraform_job(conn, &inputs).await,
         Runnable::Service(key) if !conn.manifest.doc.services.contains_key(key) => {
             // A service Terraform owns (its `services` output): the revision it runs, in its
             // network. Terraform registers its revisions, so a tag has nothing to render.
@@ -372,6 +379,90 @@ async fn prepare(
     }
 }
 
+/// The newest ACTIVE revision of the family Terraform's `job_task_definition_family` output
+/// names, in the environment's network, else in the `subnet_ids` and `security_group` outputs.
+async fn terraform_job(conn: &Connected, inputs: &render::Inputs<'_>) -> Result<Prepared> {
+    let outputs = conn.resolved.tf.as_ref();
+    let Some(family) = outputs
+        .and_then(|tf| tf.get(JOB_FAMILY_OUTPUT))
+        .and_then(|v| v.as_str())
+    else {
+        return Err(Error::usage(format!(
+            "no job named and Terraform has no `{JOB_FAMILY_OUTPUT}` output{}",
+            if outputs.is_none() { " (the project has no Terraform)" } else { "" }
+        ))
+        .with_hint("name a job of [jobs] (wharf run JOB), a service with --service, or add output \"job_task_definition_family\" to the Terraform configuration"));
+    };
+    if conn.tag.is_some() {
+        return Err(Error::usage(format!(
+            "the task definition family {family} (Terraform's `{JOB_FAMILY_OUTPUT}` output) is registered by Terraform, so --tag does not apply"
+        ))
+        .with_hint("apply the tag with `wharf apply --tag`, then run without --tag"));
+    }
+    let document = conn
+        .ecs
+        .describe_task_definition(family)
+        .await?
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "task definition family {family} (Terraform's `{JOB_FAMILY_OUTPUT}` output) has no ACTIVE revision"
+            ))
+            .with_hint("run `wharf apply` for this environment first")
+        })?;
+    let arn = document["taskDefinitionArn"]
+        .as_str()
+        .unwrap_or(family)
+        .to_string();
+    let environment = conn.manifest.environment(&conn.env_name)?;
+    let from_outputs;
+    let network = match &environment.network {
+        Some(n) => Some(n),
+        None => {
+            from_outputs = outputs.and_then(network_from_outputs);
+            from_outputs.as_ref()
+        }
+    };
+    let network = network_configuration(
+        inputs,
+        network,
+        &document,
+        &format!("task definition family {family}"),
+    )?;
+    let fargate = document["requiresCompatibilities"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|v| v == "FARGATE"));
+    Ok(Prepared {
+        arn,
+        document,
+        launch: Launch {
+            launch_type: fargate.then(|| "FARGATE".to_string()),
+            platform_version: None,
+            network,
+            enable_execute_command: false,
+        },
+    })
+}
+
+/// The network of the seed's outputs: `subnet_ids` (a list) and `security_group` (one id).
+fn network_from_outputs(tf: &serde_json::Map<String, Value>) -> Option<Network> {
+    let subnets: Vec<toml::Spanned<String>> = tf
+        .get("subnet_ids")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(|s| toml::Spanned::new(0..0, s.to_string())))
+        .collect();
+    let security_groups = tf
+        .get("security_group")
+        .and_then(|v| v.as_str())
+        .map(|g| vec![toml::Spanned::new(0..0, g.to_string())])
+        .unwrap_or_default();
+    Some(Network {
+        subnets,
+        security_groups,
+        ..Network::default()
+    })
+}
+
 /// The revision service `name` runs now, in its network (from the service, else from the
 /// project's network settings `fallback` gives, with the project's launch type).
 async fn live_revision(
@@ -428,8 +519,9 @@ async fn live_revision(
 /// Starts the task, streams its logs, waits for it to stop and returns the exit code.
 pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
     let unit = match &req.target {
-        Runnable::Job(n) => Unit::Job(n.as_str()),
-        Runnable::Service(n) => Unit::Service(n.as_str()),
+        Runnable::Job(n) => Some(Unit::Job(n.as_str())),
+        Runnable::Service(n) => Some(Unit::Service(n.as_str())),
+        Runnable::TerraformJob => None,
     };
     // A service run without a tag uses the live revision: nothing to render, no SSM to prefetch.
     // A service Terraform owns has no template (prepare says why a tag does not apply).
@@ -439,11 +531,12 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
             .services
             .contains_key(n),
         Runnable::Job(_) => true,
+        Runnable::TerraformJob => false,
     };
     let render_unit = match (&req.target, &req.tag) {
         (Runnable::Service(_), None) => None,
         _ if !templated => None,
-        _ => Some(unit),
+        _ => unit,
     };
     let units: Vec<Unit> = render_unit.into_iter().collect();
     let conn = Connected::open(ctx, req.tag.clone(), &units).await?;
@@ -452,6 +545,7 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
     let what = match &req.target {
         Runnable::Job(n) => format!("job {n}"),
         Runnable::Service(n) => format!("service {n}"),
+        Runnable::TerraformJob => format!("Terraform's `{JOB_FAMILY_OUTPUT}`"),
     };
     let body = run_task_request(
         &conn.ecs.cluster,
@@ -590,6 +684,7 @@ pub async fn run(ctx: &Settings, req: RunRequest) -> Result<i32> {
 fn target_name(t: &Runnable) -> &str {
     match t {
         Runnable::Job(n) | Runnable::Service(n) => n,
+        Runnable::TerraformJob => JOB_FAMILY_OUTPUT,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::aws::ecs::{Described, Ecs};
 use crate::error::{Error, Result};
+use crate::pipeline::record::{self, Record};
 use crate::project::connect::Connected;
 use crate::project::manifest::Manifest;
 use crate::project::render::Resolved;
@@ -21,27 +22,97 @@ fn streams(ctx: &Settings, json_caller: bool) -> Streams {
     Streams {
         interactive: std::io::stdin().is_terminal(),
         stdout_to_stderr: json_caller || ctx.out.is_json(),
+        color: ctx.out.color,
     }
 }
 
-/// `terraform plan` for `env` with its var file and the tag variable; exit code of Terraform
-/// decides (a failed plan is exit 1).
+/// What a saved Terraform plan would leave behind: the outputs (parts known only after apply
+/// are unresolved markers, which the checks skip and the diff shows) and those parts' paths.
+pub struct PlannedStack {
+    pub outputs: terraform::Outputs,
+    pub known_after_apply: Vec<String>,
+}
+
+/// `terraform plan` for `env` with its var file and the tag variable, saved to a temporary
+/// file and read back (`terraform show -json`) for the outputs it would leave. A failed plan
+/// is exit 1 (Terraform's exit code decides).
 pub async fn terraform_plan(
     ctx: &Settings,
     manifest: &Manifest,
     env: &str,
     tag: Option<&str>,
-) -> Result<()> {
+) -> Result<PlannedStack> {
     let project = stack::require(manifest, env)?;
     terraform::select_workspace(&project).await?;
-    let mut args = vec!["plan".to_string(), "-input=false".to_string()];
+    let scratch = tempfile::Builder::new()
+        .prefix("wharf-plan-")
+        .tempdir()
+        .map_err(|e| Error::failed(format!("cannot create a folder for the saved plan: {e}")))?;
+    let plan_file = scratch.path().join("wharf.tfplan");
+    let mut args = vec![
+        "plan".to_string(),
+        "-input=false".to_string(),
+        format!("-out={}", plan_file.display()),
+    ];
     args.extend(project.plan_args(tag));
     ctx.out.verbose(format!("terraform {}", args.join(" ")));
-    let code = terraform::stream(&project.dir, &args, streams(ctx, false)).await?;
+    // Not interactive (TF_IN_AUTOMATION): Terraform would otherwise suggest applying the saved
+    // plan, which is a temporary file removed when wharf is done with it.
+    let plan_streams = Streams {
+        interactive: false,
+        ..streams(ctx, false)
+    };
+    let code = terraform::stream(&project.dir, &args, plan_streams).await?;
     if code != 0 {
         return Err(Error::failed(format!(
             "terraform plan failed for environment `{env}` (exit {code})"
         )));
+    }
+    let doc = terraform::show_plan(&project, &plan_file).await?;
+    for (from, to) in terraform::service_switches(&doc) {
+        ctx.out.status(format!(
+            "{from} becomes {to} (wharf_deploys changed): `wharf apply` moves it in the state \
+             first, so the service is kept and not destroyed and created as planned above"
+        ));
+    }
+    let (outputs, known_after_apply) = terraform::planned_outputs(&doc, &|path| {
+        serde_json::Value::String(crate::project::unresolved::marker(&format!("tf.{path}")))
+    });
+    Ok(PlannedStack {
+        outputs,
+        known_after_apply,
+    })
+}
+
+/// Before an apply: a service of wharf's `service` module whose `wharf_deploys` changed would be
+/// destroyed and created again (two `count` resources; Terraform has no conditional `moved`
+/// block). A quick plan without refresh finds such pairs, and `terraform state mv` moves each
+/// to its new address, so the apply updates the service in place (no downtime). Only looked for
+/// when the state has such a service at all.
+async fn keep_switching_services(
+    ctx: &Settings,
+    project: &terraform::Stack,
+    tag: Option<&str>,
+) -> Result<()> {
+    let needles = ["aws_ecs_service.terraform[0]", "aws_ecs_service.wharf[0]"];
+    if !terraform::state_has(project, &needles).await? {
+        return Ok(());
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("wharf-switch-")
+        .tempdir()
+        .map_err(|e| Error::failed(format!("cannot create a folder for a plan: {e}")))?;
+    let plan_file = scratch.path().join("switch.tfplan");
+    if !terraform::quiet_plan(project, &plan_file, &project.plan_args(tag)).await? {
+        // The apply itself plans again and reports what is wrong.
+        return Ok(());
+    }
+    let doc = terraform::show_plan(project, &plan_file).await?;
+    for (from, to) in terraform::service_switches(&doc) {
+        ctx.out.status(format!(
+            "moving {from} to {to} in the state (wharf_deploys changed; the service is kept)"
+        ));
+        terraform::state_mv(project, &from, &to).await?;
     }
     Ok(())
 }
@@ -57,6 +128,9 @@ pub struct ApplyOptions {
     pub timeout: Duration,
     /// Terraform's stdout goes to stderr (the caller prints JSON on stdout).
     pub quiet_stdout: bool,
+    /// Record the tag as the environment's last good one when the apply (and its watch)
+    /// succeeds. `wharf all` and `wharf ci` record it only when every stage passed.
+    pub record: bool,
 }
 
 /// `terraform apply` for `env`, then the rollout of the services Terraform owns (those in its
@@ -73,6 +147,7 @@ pub async fn terraform_apply(ctx: &Settings, env: &str, opts: &ApplyOptions) -> 
         .with_hint("pass --yes to apply without asking (terraform apply -auto-approve)"));
     }
     terraform::select_workspace(&project).await?;
+    keep_switching_services(ctx, &project, opts.tag.as_deref()).await?;
     let mut args = vec!["apply".to_string()];
     if opts.auto_approve {
         args.push("-auto-approve".into());
@@ -87,10 +162,17 @@ pub async fn terraform_apply(ctx: &Settings, env: &str, opts: &ApplyOptions) -> 
             "terraform apply failed for environment `{env}` (exit {code})"
         )));
     }
-    if opts.no_wait {
-        return Ok(0);
+    let code = if opts.no_wait {
+        0
+    } else {
+        watch_terraform_services(ctx, &manifest, env, since, opts.timeout).await?
+    };
+    if code == 0 && opts.record {
+        if let Some(tag) = &opts.tag {
+            record::put(ctx, env, Record::Applied, tag).await;
+        }
     }
-    watch_terraform_services(ctx, &manifest, env, since, opts.timeout).await
+    Ok(code)
 }
 
 /// Watches the rollouts of the services Terraform owns: the entries of its `services` output

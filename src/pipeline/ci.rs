@@ -13,6 +13,8 @@ pub struct CiInfo {
     pub branch: Option<String>,
     pub tag: Option<String>,
     pub commit: Option<String>,
+    /// A pull (merge) request build: only rules with `pull_requests = true` match it.
+    pub pull_request: bool,
 }
 
 /// Reads branch, tag and commit from the variables of GitHub Actions, CircleCI, GitLab CI or
@@ -34,11 +36,13 @@ pub fn detect_ci(var: &dyn Fn(&str) -> Option<String>) -> CiInfo {
             // Pull requests: the head branch.
             branch = get("GITHUB_HEAD_REF").or(name);
         }
+        let event = get("GITHUB_EVENT_NAME").unwrap_or_default();
         return CiInfo {
             system: "github-actions".into(),
             branch,
             tag,
             commit: get("GITHUB_SHA"),
+            pull_request: event.starts_with("pull_request") || reference.starts_with("refs/pull/"),
         };
     }
     if get("CIRCLECI").as_deref() == Some("true") {
@@ -47,6 +51,7 @@ pub fn detect_ci(var: &dyn Fn(&str) -> Option<String>) -> CiInfo {
             branch: get("CIRCLE_BRANCH"),
             tag: get("CIRCLE_TAG"),
             commit: get("CIRCLE_SHA1"),
+            pull_request: get("CIRCLE_PULL_REQUEST").is_some() || get("CIRCLE_PR_NUMBER").is_some(),
         };
     }
     if get("GITLAB_CI").as_deref() == Some("true") {
@@ -60,12 +65,18 @@ pub fn detect_ci(var: &dyn Fn(&str) -> Option<String>) -> CiInfo {
             },
             tag,
             commit: get("CI_COMMIT_SHA"),
+            pull_request: get("CI_MERGE_REQUEST_IID").is_some()
+                || get("CI_PIPELINE_SOURCE").as_deref() == Some("merge_request_event"),
         };
     }
     if get("JENKINS_URL").is_some() || get("JENKINS_HOME").is_some() {
         let tag = get("TAG_NAME");
+        // A multibranch pipeline's pull request: CHANGE_ID is its number, CHANGE_BRANCH its head.
+        let pull_request = get("CHANGE_ID").is_some();
         let branch = if tag.is_some() {
             None
+        } else if pull_request && get("CHANGE_BRANCH").is_some() {
+            get("CHANGE_BRANCH")
         } else {
             get("BRANCH_NAME").or_else(|| {
                 get("GIT_BRANCH").map(|b| {
@@ -81,6 +92,7 @@ pub fn detect_ci(var: &dyn Fn(&str) -> Option<String>) -> CiInfo {
             branch,
             tag,
             commit: get("GIT_COMMIT"),
+            pull_request,
         };
     }
     CiInfo {
@@ -207,6 +219,10 @@ pub fn decide(manifest: &Manifest, info: &CiInfo) -> Result<Option<Decision>> {
         .with_hint("add [[ci.rules]] entries, for example branch = \"main\", env = \"dev\", action = \"deploy\" (see docs/ci.md)"));
     };
     let found = ci.rules.iter().enumerate().find_map(|(i, rule)| {
+        let allows_pull_requests = rule.pull_requests.as_ref().is_some_and(|p| *p.get_ref());
+        if info.pull_request && !allows_pull_requests {
+            return None;
+        }
         match (&rule.branch, &rule.tag, &info.branch, &info.tag) {
             (Some(p), None, Some(b), _) if glob_match(p.get_ref(), b) => {
                 Some((i, rule, format!("branch {b} ~ \"{}\"", p.get_ref())))
@@ -341,5 +357,49 @@ mod tests {
             ("jenkins", Some("main"))
         );
         assert_eq!(vars(&[]).system, "none");
+    }
+
+    #[test]
+    fn pull_requests_are_recognised_on_each_system() {
+        let gh = vars(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "pull_request"),
+            ("GITHUB_REF", "refs/pull/7/merge"),
+            ("GITHUB_HEAD_REF", "main"),
+        ]);
+        assert_eq!(
+            (gh.pull_request, gh.branch.as_deref()),
+            (true, Some("main"))
+        );
+        let push = vars(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REF", "refs/heads/main"),
+        ]);
+        assert!(!push.pull_request);
+        assert!(
+            vars(&[
+                ("CIRCLECI", "true"),
+                ("CIRCLE_BRANCH", "main"),
+                ("CIRCLE_PULL_REQUEST", "https://x/pull/3")
+            ])
+            .pull_request
+        );
+        assert!(
+            vars(&[
+                ("GITLAB_CI", "true"),
+                ("CI_COMMIT_REF_NAME", "main"),
+                ("CI_MERGE_REQUEST_IID", "4")
+            ])
+            .pull_request
+        );
+        let j = vars(&[
+            ("JENKINS_URL", "http://j"),
+            ("BRANCH_NAME", "PR-9"),
+            ("CHANGE_ID", "9"),
+            ("CHANGE_BRANCH", "main"),
+        ]);
+        assert_eq!((j.pull_request, j.branch.as_deref()), (true, Some("main")));
+        assert!(!vars(&[("JENKINS_URL", "http://j"), ("BRANCH_NAME", "main")]).pull_request);
     }
 }

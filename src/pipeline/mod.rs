@@ -7,6 +7,7 @@
 
 pub mod apply;
 pub mod ci;
+pub mod record;
 pub mod smoke;
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use serde_json::json;
 use crate::aws::ecs::Described;
 use crate::error::{Error, Result};
 use crate::images::{self, build::BuildOptions, promote::PromoteOptions, push::PushOptions};
+use crate::pipeline::record::Record;
 use crate::project::connect::Connected;
 use crate::project::manifest::Manifest;
 use crate::project::stack;
@@ -58,6 +60,8 @@ pub struct PipelineRun {
     pub tag: String,
     pub stages: Vec<Stage>,
     pub timeout: Duration,
+    /// Promote even when the tag has not passed in the source environment (`--force`).
+    pub force: bool,
 }
 
 /// How one stage ended (snake case in `--output json`).
@@ -129,6 +133,9 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
     let mut results = Vec::new();
     let mut code = 0;
     let mut before: Option<HashMap<String, String>> = None;
+    // The tag Terraform had before this run's apply stage, and whether that stage applied.
+    let mut terraform_before: Option<Option<String>> = None;
+    let mut applied = false;
     let count = run.stages.len();
     for (i, stage) in run.stages.iter().enumerate() {
         if code != 0 {
@@ -155,6 +162,20 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
                 }
             };
         }
+        if *stage == Stage::Apply {
+            if let Some(env) = &run.env {
+                terraform_before = Some(match record::latest(ctx, env, Record::Applied).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        ctx.out.warn(format!(
+                            "cannot read the last applied tag, so a failure after the apply cannot put Terraform back: {}",
+                            e.message
+                        ));
+                        None
+                    }
+                });
+            }
+        }
         let outcome = run_stage(ctx, run, stage, before.as_ref()).await;
         let duration_secs = started.elapsed().as_secs_f64();
         let (stage_code, error) = match outcome {
@@ -171,6 +192,7 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
             if stage_code == 0 { "ok" } else { "FAILED" }
         ));
         code = stage_code;
+        applied |= *stage == Stage::Apply && stage_code == 0;
         results.push(StageResult {
             stage: stage.name(),
             outcome: if stage_code == 0 {
@@ -183,7 +205,99 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
             exit_code: stage_code,
         });
     }
+    if let (0, Some(env)) = (code, &run.env) {
+        if run.stages.contains(&Stage::Deploy) {
+            let inner = ctx.for_env(env);
+            record::put(&inner, env, Record::Passed, &run.tag).await;
+        }
+    }
+    if let (true, Some(env)) = (applied, &run.env) {
+        if code == 0 {
+            let inner = ctx.for_env(env);
+            record::put(&inner, env, Record::Applied, &run.tag).await;
+        } else if let Some(result) =
+            put_terraform_back(ctx, run, env, terraform_before.flatten()).await
+        {
+            results.push(result);
+        }
+    }
     (results, code)
+}
+
+/// After a stage that failed once Terraform had applied this run's tag (the deploy, or the smoke
+/// test and its rollback), Terraform's state holds a tag the services no longer run, and the
+/// next apply would roll it out again. With the tag of the last successful apply recorded,
+/// Terraform is applied again with it; without one, say what the state holds and how to fix it.
+async fn put_terraform_back(
+    ctx: &Settings,
+    run: &PipelineRun,
+    env: &str,
+    previous: Option<String>,
+) -> Option<StageResult> {
+    let inner = ctx.for_env(env);
+    let Some(previous) = previous.filter(|p| *p != run.tag) else {
+        inner.out.warn(format!(
+            "Terraform's state for `{env}` now holds tag {} from this run's apply stage, and wharf \
+             has no earlier tag recorded for `{env}` to put back; run `wharf apply --env {env} \
+             --tag <the last good tag>` so that the next apply does not roll {} out again",
+            run.tag, run.tag
+        ));
+        return None;
+    };
+    inner.out.status(format!(
+        "==> putting Terraform back on tag {previous} (this run applied {}, and a later stage failed)",
+        run.tag
+    ));
+    let started = Instant::now();
+    let outcome = apply::terraform_apply(
+        &inner,
+        env,
+        &apply::ApplyOptions {
+            tag: Some(previous.clone()),
+            auto_approve: ctx.yes,
+            no_wait: false,
+            timeout: run.timeout,
+            quiet_stdout: ctx.out.is_json(),
+            record: false,
+        },
+    )
+    .await;
+    let duration_secs = started.elapsed().as_secs_f64();
+    let (exit_code, error) = match outcome {
+        Ok(0) => (0, None),
+        Ok(c) => (
+            c,
+            Some(format!(
+                "terraform apply with tag {previous} exited with {c}"
+            )),
+        ),
+        Err(e) => {
+            inner.out.error(&e);
+            (e.exit_code(), Some(e.message.clone()))
+        }
+    };
+    if exit_code == 0 {
+        inner
+            .out
+            .status(format!("<== Terraform is back on tag {previous}"));
+    } else {
+        inner.out.warn(format!(
+            "Terraform could not be put back on tag {previous}; its state may still hold {}: \
+             run `wharf apply --env {env} --tag {previous}`",
+            run.tag
+        ));
+    }
+    Some(StageResult {
+        stage: "restore",
+        outcome: if exit_code == 0 {
+            StageOutcome::Ok
+        } else {
+            StageOutcome::Failed
+        },
+        duration_secs,
+        error,
+        exit_code,
+    })
 }
 
 /// Prints the stage summary (text on stderr, or the JSON document on stdout).
@@ -256,6 +370,7 @@ async fn run_stage(
             Ok(0)
         }
         Stage::Promote { from } => {
+            promotable(&inner, run, from).await?;
             let options = PromoteOptions {
                 tag: run.tag.clone(),
                 from: from.clone(),
@@ -277,6 +392,7 @@ async fn run_stage(
                     no_wait: false,
                     timeout: run.timeout,
                     quiet_stdout: ctx.out.is_json(),
+                    record: false,
                 },
             )
             .await
@@ -300,6 +416,31 @@ async fn run_stage(
             smoke::smoke_and_roll_back(&inner, &run.tag, run.timeout, before).await
         }
     }
+}
+
+/// A promote from `from` needs the tag to have passed there (deploy and smoke test in an
+/// `all`/`ci` run), unless `--force`.
+async fn promotable(ctx: &Settings, run: &PipelineRun, from: &str) -> Result<()> {
+    if run.force {
+        ctx.out.warn(format!(
+            "--force: promoting {} from `{from}` without checking that it passed there",
+            run.tag
+        ));
+        return Ok(());
+    }
+    if record::ever(ctx, from, Record::Passed, &run.tag).await? {
+        ctx.out.verbose(format!("{} passed in `{from}`", run.tag));
+        return Ok(());
+    }
+    let manifest = Manifest::load(&ctx.file)?;
+    Err(Error::failed(format!(
+        "tag {} has not passed in `{from}`: no `wharf all` or `wharf ci` run there deployed it and passed its smoke test ({} does not list it)",
+        run.tag,
+        record::parameter(Record::Passed, manifest.doc.app.get_ref(), from)
+    ))
+    .with_hint(format!(
+        "deploy it to `{from}` with `wharf ci`/`wharf all` first, or pass --force to promote it anyway"
+    )))
 }
 
 /// The task definition each wharf-deployed service runs now (service name → ARN).

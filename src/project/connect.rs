@@ -29,6 +29,17 @@ impl Connected {
         tag: Option<String>,
         units: &[Unit<'_>],
     ) -> Result<Connected> {
+        Self::open_with_outputs(ctx, tag, units, None).await
+    }
+
+    /// Like [`Connected::open`], with the Terraform outputs given instead of read from the
+    /// environment's state (`wharf plan`: the outputs its saved plan would leave).
+    pub async fn open_with_outputs(
+        ctx: &Settings,
+        tag: Option<String>,
+        units: &[Unit<'_>],
+        tf: Option<crate::terraform::Outputs>,
+    ) -> Result<Connected> {
         let manifest = Manifest::load(&ctx.file)?;
         let env_name = ctx.env_name()?.to_string();
         let environment = manifest.environment(&env_name)?;
@@ -37,7 +48,7 @@ impl Connected {
             .check_account(&env_name, environment.account_guard())
             .await?;
         let resolved =
-            Resolved::fetch(&manifest, &env_name, tag.as_deref(), &clients, units).await?;
+            Resolved::fetch_with(&manifest, &env_name, tag.as_deref(), &clients, units, tf).await?;
         // The environment's `cluster`, else Terraform's `cluster_name` output (the seed layout),
         // else ECS's default cluster.
         let cluster = match &environment.cluster {

@@ -85,6 +85,10 @@ pub struct CiRule {
     /// For `promote`: the environment whose image is promoted.
     #[schemars(with = "Option<String>")]
     pub from: Option<Spanned<String>>,
+    /// Whether pull (merge) request builds match this rule too (false by default: a pull
+    /// request never deploys unless a rule says so).
+    #[schemars(with = "Option<bool>")]
+    pub pull_requests: Option<Spanned<bool>>,
 }
 
 /// A smoke test run after a deploy by `wharf ci` and `wharf all`.
@@ -365,6 +369,30 @@ pub struct LoadBalancer {
     pub target_group_arn: Spanned<String>,
     pub container_name: String,
     pub container_port: u16,
+    /// blue_green, linear, canary: the second target group, that the new revision's tasks
+    /// register with while the old one's serve (template). ECS's `alternateTargetGroupArn`.
+    #[schemars(with = "Option<String>")]
+    pub alternate_target_group_arn: Option<Spanned<String>>,
+    /// The listener rule whose weights ECS moves for production traffic (template).
+    #[schemars(with = "Option<String>")]
+    pub production_listener_rule: Option<Spanned<String>>,
+    /// The listener rule for test traffic, which reaches the new revision first (template).
+    #[schemars(with = "Option<String>")]
+    pub test_listener_rule: Option<Spanned<String>>,
+    /// The role ECS assumes to change the listener rules (template; the ECS infrastructure role
+    /// for load balancers).
+    #[schemars(with = "Option<String>")]
+    pub role_arn: Option<Spanned<String>>,
+}
+
+impl LoadBalancer {
+    /// Whether any of the blue/green settings (`advancedConfiguration`) is given.
+    pub fn has_advanced(&self) -> bool {
+        self.alternate_target_group_arn.is_some()
+            || self.production_listener_rule.is_some()
+            || self.test_listener_rule.is_some()
+            || self.role_arn.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -386,7 +414,128 @@ pub struct Deployment {
     pub circuit_breaker: Option<bool>,
     /// Roll back automatically when the circuit breaker trips; on unless turned off.
     pub rollback: Option<bool>,
+    /// How ECS replaces the old revision: rolling (the default), blue_green, linear or canary.
+    #[schemars(with = "Option<Strategy>")]
+    pub strategy: Option<Spanned<Strategy>>,
+    /// Minutes both revisions keep running after production traffic moved, before the old one
+    /// is stopped (0–1440; ECS's `bakeTimeInMinutes`). Required by blue_green.
+    #[schemars(with = "Option<u32>")]
+    pub bake_time: Option<Spanned<i64>>,
+    /// `strategy = "linear"`: the steps production traffic moves in.
+    pub linear: Option<Linear>,
+    /// `strategy = "canary"`: the share production traffic moves first, and how long it stays.
+    pub canary: Option<Canary>,
+    /// Lambda functions ECS calls at lifecycle stages; an answer of FAILED rolls back.
+    #[serde(default)]
+    #[schemars(with = "Vec<Hook>")]
+    pub hooks: Vec<Spanned<Hook>>,
 }
+
+impl Deployment {
+    /// The strategy, rolling when none is given.
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+            .as_ref()
+            .map_or(Strategy::Rolling, |s| *s.get_ref())
+    }
+}
+
+/// `deployment.strategy`: ECS's `deploymentConfiguration.strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    Rolling,
+    BlueGreen,
+    Linear,
+    Canary,
+}
+
+impl Strategy {
+    /// The name ECS uses.
+    pub fn ecs_name(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "ROLLING",
+            Strategy::BlueGreen => "BLUE_GREEN",
+            Strategy::Linear => "LINEAR",
+            Strategy::Canary => "CANARY",
+        }
+    }
+
+    /// The name in wharf.toml.
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::Rolling => "rolling",
+            Strategy::BlueGreen => "blue_green",
+            Strategy::Linear => "linear",
+            Strategy::Canary => "canary",
+        }
+    }
+
+    /// Whether ECS moves traffic between two target groups (everything but rolling).
+    pub fn shifts_traffic(self) -> bool {
+        self != Strategy::Rolling
+    }
+}
+
+/// `[services.NAME.deployment.linear]`: ECS's `linearConfiguration`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Linear {
+    /// Percent of production traffic each step moves (3.0–100.0, in steps of 0.1; ECS's default 10).
+    #[schemars(with = "Option<f64>")]
+    pub step_percent: Option<Spanned<f64>>,
+    /// Minutes between steps (0–1440; ECS's default 6).
+    #[schemars(with = "Option<u32>")]
+    pub step_bake_time: Option<Spanned<i64>>,
+}
+
+/// `[services.NAME.deployment.canary]`: ECS's `canaryConfiguration`.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    /// Percent of production traffic the canary gets (0.1–100.0, in steps of 0.1; ECS's default 5).
+    #[schemars(with = "Option<f64>")]
+    pub percent: Option<Spanned<f64>>,
+    /// Minutes the canary serves before the rest moves (0–1440; ECS's default 10).
+    #[schemars(with = "Option<u32>")]
+    pub bake_time: Option<Spanned<i64>>,
+}
+
+/// `[[services.NAME.deployment.hooks]]`: a Lambda function ECS invokes at lifecycle stages
+/// (ECS's `lifecycleHooks[]`).
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// The function's ARN (template, for example `{{ tf.check_green_arn }}`).
+    #[schemars(with = "String")]
+    pub lambda: Spanned<String>,
+    /// The role ECS assumes to invoke it (template).
+    #[schemars(with = "String")]
+    pub role_arn: Spanned<String>,
+    /// The lifecycle stages it runs at (see [`HOOK_STAGES`]).
+    #[schemars(with = "Vec<String>")]
+    pub stages: Spanned<Vec<Spanned<String>>>,
+}
+
+/// The lifecycle stages a hook may run at, in the order a deployment passes them (the ECS API
+/// reference, DeploymentLifecycleHook). SCALE_UP, BAKE_TIME and CLEAN_UP are stages too, but
+/// take no hook.
+pub const HOOK_STAGES: &[&str] = &[
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRE_PRODUCTION_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+];
+
+/// Stages without a hook: named so that a hook there gets a precise error.
+const HOOKLESS_STAGES: &[&str] = &["SCALE_UP", "BAKE_TIME", "CLEAN_UP"];
+
+/// ECS's bounds for every bake time, in minutes.
+const BAKE_MINUTES: std::ops::RangeInclusive<i64> = 0..=1440;
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -834,6 +983,7 @@ impl Manifest {
                     errors.push(self.error_at(dep.span(), &message));
                 }
             }
+            self.check_strategy(name, service, &mut errors);
             if let Some(d) = &service.deployment {
                 if let Some(min) = d.minimum_healthy_percent.filter(|m| *m > 100) {
                     let span = self
@@ -896,6 +1046,214 @@ impl Manifest {
             ));
         }
         join_errors(errors)
+    }
+
+    /// The strategy settings of one service: ranges as ECS documents them, tables that belong
+    /// to another strategy, what blue_green, linear and canary need from a load balancer, and
+    /// hook stages.
+    fn check_strategy(&self, name: &str, service: &Service, errors: &mut Vec<Error>) {
+        let deployment = service.deployment.as_ref();
+        let strategy = deployment.map_or(Strategy::Rolling, Deployment::strategy);
+        let key = |k: &str| {
+            self.key_span(&["services", name, "deployment", k])
+                .or_else(|| self.key_span(&["services", name, "deployment"]))
+                .or_else(|| self.key_span(&["services", name]))
+                .unwrap_or(0..0)
+        };
+        let strategy_span = || key("strategy");
+        let mut minutes = |what: &str, value: &Option<Spanned<i64>>| {
+            if let Some(v) = value {
+                if !BAKE_MINUTES.contains(v.get_ref()) {
+                    errors.push(self.error_at(
+                        v.span(),
+                        &format!("service `{name}`: deployment.{what} = {} is out of range: ECS takes 0 to 1440 minutes", v.get_ref()),
+                    ));
+                }
+            }
+        };
+        if let Some(d) = deployment {
+            minutes("bake_time", &d.bake_time);
+            if let Some(l) = &d.linear {
+                minutes("linear.step_bake_time", &l.step_bake_time);
+            }
+            if let Some(c) = &d.canary {
+                minutes("canary.bake_time", &c.bake_time);
+            }
+        }
+        let Some(d) = deployment else {
+            self.check_rolling_load_balancers(name, service, errors);
+            return;
+        };
+        let percent = |what: &str, v: &Spanned<f64>, low: f64| -> Option<Error> {
+            let p = *v.get_ref();
+            let tenths = (p * 10.0).round();
+            if !(low..=100.0).contains(&p) || (p * 10.0 - tenths).abs() > 1e-6 {
+                Some(self.error_at(
+                    v.span(),
+                    &format!("service `{name}`: deployment.{what} = {p} is not a percentage ECS takes: {low:.1} to 100.0, in steps of 0.1"),
+                ))
+            } else {
+                None
+            }
+        };
+        if let Some(l) = &d.linear {
+            if strategy != Strategy::Linear {
+                errors.push(self.error_at(key("linear"), &format!(
+                    "service `{name}`: deployment.linear is set but the strategy is {}; it applies to strategy = \"linear\" only", strategy.name()
+                )));
+            }
+            if let Some(p) = &l.step_percent {
+                errors.extend(percent("linear.step_percent", p, 3.0));
+            }
+        }
+        if let Some(c) = &d.canary {
+            if strategy != Strategy::Canary {
+                errors.push(self.error_at(key("canary"), &format!(
+                    "service `{name}`: deployment.canary is set but the strategy is {}; it applies to strategy = \"canary\" only", strategy.name()
+                )));
+            }
+            if let Some(p) = &c.percent {
+                errors.extend(percent("canary.percent", p, 0.1));
+            }
+        }
+        if !strategy.shifts_traffic() {
+            if let Some(b) = &d.bake_time {
+                errors.push(self.error_at(b.span(), &format!(
+                    "service `{name}`: deployment.bake_time applies to blue_green, linear and canary, not to {} deployments", strategy.name()
+                )));
+            }
+            if let Some(h) = d.hooks.first() {
+                errors.push(self.error_at(h.span(), &format!(
+                    "service `{name}`: deployment.hooks run at the stages of blue_green, linear and canary deployments, not {} ones", strategy.name()
+                )).with_hint("set deployment.strategy, or remove the hooks"));
+            }
+            self.check_rolling_load_balancers(name, service, errors);
+            return;
+        }
+        if strategy == Strategy::BlueGreen && d.bake_time.is_none() {
+            errors.push(self.error_at(strategy_span(), &format!(
+                "service `{name}`: strategy = \"blue_green\" needs deployment.bake_time (minutes both revisions run after production traffic moved; ECS requires it)"
+            )).with_hint("for example bake_time = 5"));
+        }
+        // ECS moves traffic between the target groups of a load balancer with an
+        // advancedConfiguration: it needs the second target group, the production rule and the role.
+        let shifting: Vec<&LoadBalancer> = service
+            .load_balancers
+            .iter()
+            .filter(|lb| lb.has_advanced())
+            .collect();
+        if shifting.is_empty() {
+            let mut e = self.error_at(strategy_span(), &format!(
+                "service `{name}`: strategy = \"{}\" moves traffic between two target groups, but no load balancer has alternate_target_group_arn and production_listener_rule",
+                strategy.name()
+            ));
+            e = e.with_hint(if service.load_balancers.is_empty() {
+                format!("add a [[services.{name}.load_balancers]] with target_group_arn, alternate_target_group_arn, production_listener_rule and role_arn")
+            } else {
+                "give the load balancer alternate_target_group_arn, production_listener_rule and role_arn".to_string()
+            });
+            errors.push(e);
+        }
+        for lb in shifting {
+            let missing: Vec<&str> = [
+                (
+                    "alternate_target_group_arn",
+                    lb.alternate_target_group_arn.is_none(),
+                ),
+                (
+                    "production_listener_rule",
+                    lb.production_listener_rule.is_none(),
+                ),
+                ("role_arn", lb.role_arn.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(k, absent)| absent.then_some(k))
+            .collect();
+            if !missing.is_empty() {
+                errors.push(self.error_at(lb.target_group_arn.span(), &format!(
+                    "service `{name}`: the load balancer of target group {} lacks {} (ECS's advancedConfiguration needs the second target group, the production listener rule and the role)",
+                    lb.target_group_arn.get_ref(), missing.join(" and ")
+                )));
+            }
+            if let Some(alt) = &lb.alternate_target_group_arn {
+                if alt.get_ref() == lb.target_group_arn.get_ref() {
+                    errors.push(self.error_at(alt.span(), &format!(
+                        "service `{name}`: alternate_target_group_arn is the same as target_group_arn; the new revision needs a target group of its own"
+                    )));
+                }
+            }
+            if let (Some(test), Some(prod)) = (&lb.test_listener_rule, &lb.production_listener_rule)
+            {
+                if test.get_ref() == prod.get_ref() {
+                    errors.push(self.error_at(test.span(), &format!(
+                        "service `{name}`: test_listener_rule is the same rule as production_listener_rule; test traffic needs a rule of its own"
+                    )));
+                }
+            }
+        }
+        for hook in &d.hooks {
+            let stages = hook.get_ref().stages.get_ref();
+            if stages.is_empty() {
+                errors.push(self.error_at(
+                    hook.get_ref().stages.span(),
+                    &format!(
+                        "service `{name}`: a hook needs at least one stage, one of {}",
+                        HOOK_STAGES.join(", ")
+                    ),
+                ));
+            }
+            let mut seen: Vec<&str> = Vec::new();
+            for stage in stages {
+                let st = stage.get_ref().as_str();
+                if seen.contains(&st) {
+                    errors.push(self.error_at(
+                        stage.span(),
+                        &format!("service `{name}`: hook stage {st} is listed twice"),
+                    ));
+                    continue;
+                }
+                seen.push(st);
+                if HOOK_STAGES.contains(&st) {
+                    continue;
+                }
+                let message = if HOOKLESS_STAGES.contains(&st) {
+                    format!("service `{name}`: {st} is a stage of the deployment that takes no hook; hooks run at {}", HOOK_STAGES.join(", "))
+                } else {
+                    let mut m = format!(
+                        "service `{name}`: `{st}` is not a lifecycle stage; hooks run at {}",
+                        HOOK_STAGES.join(", ")
+                    );
+                    if let Some(s) =
+                        did_you_mean(&st.to_ascii_uppercase(), HOOK_STAGES.iter().copied())
+                    {
+                        m.push_str(&format!("; did you mean {s}?"));
+                    }
+                    m
+                };
+                errors.push(self.error_at(stage.span(), &message));
+            }
+        }
+    }
+
+    /// A rolling deployment uses one target group per load balancer: the blue/green settings
+    /// of a load balancer would do nothing, so they are refused.
+    fn check_rolling_load_balancers(&self, name: &str, service: &Service, errors: &mut Vec<Error>) {
+        for lb in service.load_balancers.iter().filter(|lb| lb.has_advanced()) {
+            let span = [
+                &lb.alternate_target_group_arn,
+                &lb.production_listener_rule,
+                &lb.test_listener_rule,
+                &lb.role_arn,
+            ]
+            .into_iter()
+            .flatten()
+            .map(|v| v.span())
+            .next()
+            .unwrap_or_else(|| lb.target_group_arn.span());
+            errors.push(self.error_at(span, &format!(
+                "service `{name}`: the load balancer has blue/green settings (alternate target group, listener rules, role) but the deployment strategy is rolling"
+            )).with_hint(format!("set [services.{name}.deployment] strategy = \"blue_green\", \"linear\" or \"canary\"")));
+        }
     }
 
     /// A `depends_on` cycle as a list of names whose last equals its first, if there is one.

@@ -888,12 +888,28 @@ impl Resolved {
         clients: &crate::aws::Clients,
         units: &[Unit<'_>],
     ) -> Result<Resolved> {
+        Self::fetch_with(manifest, env, tag, clients, units, None).await
+    }
+
+    /// Like [`Resolved::fetch`], with the Terraform outputs given (`wharf plan` passes the
+    /// outputs of its saved plan) instead of read from the state.
+    pub async fn fetch_with(
+        manifest: &Manifest,
+        env: &str,
+        tag: Option<&str>,
+        clients: &crate::aws::Clients,
+        units: &[Unit<'_>],
+        tf: Option<Map<String, serde_json::Value>>,
+    ) -> Result<Resolved> {
         let environment = manifest.environment(env)?;
         let account = match &environment.account {
             Some(a) => a.get_ref().clone(),
             None => clients.account().await?,
         };
-        let tf = crate::project::stack::outputs(manifest, env, &clients.config).await?;
+        let tf = match tf {
+            Some(given) => Some(given),
+            None => crate::project::stack::outputs(manifest, env, &clients.config).await?,
+        };
         let mut resolved = Resolved {
             region: clients.region.clone(),
             account,

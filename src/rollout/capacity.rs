@@ -96,6 +96,65 @@ pub fn never_fits(
     ))
 }
 
+/// The host ports each task of `task_definition` takes on its instance: every port of a
+/// `host`-mode container (the host port is the container port), the fixed `hostPort`s of a
+/// `bridge`-mode one (0 or none is a dynamic port); none in `awsvpc` mode (each task has its own
+/// network interface).
+pub fn fixed_host_ports(task_definition: &Value) -> Vec<String> {
+    let mode = task_definition["networkMode"].as_str().unwrap_or("bridge");
+    let mut ports = Vec::new();
+    for c in task_definition["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for m in c["portMappings"].as_array().into_iter().flatten() {
+            let port = match mode {
+                "host" => m["hostPort"]
+                    .as_i64()
+                    .or_else(|| m["containerPort"].as_i64()),
+                "bridge" => m["hostPort"].as_i64().filter(|p| *p != 0),
+                _ => None,
+            };
+            if let Some(port) = port {
+                let protocol = m["protocol"].as_str().unwrap_or("tcp");
+                ports.push(format!("{port}/{protocol}"));
+            }
+        }
+    }
+    ports
+}
+
+/// Why `desired` tasks of a revision taking the fixed host `ports` can never all run on
+/// `instances`: each ACTIVE instance holds at most one of them, so more tasks than instances
+/// wait forever (ECS retries without failing). `None` when they could, when the tasks take no
+/// fixed port, or when no instance is ACTIVE yet (capacity may be coming).
+pub fn ports_never_fit(
+    revision: &str,
+    ports: &[String],
+    desired: i64,
+    instances: &[ContainerInstance],
+) -> Option<String> {
+    let active = instances.iter().filter(|i| i.status == "ACTIVE").count() as i64;
+    if ports.is_empty() || active == 0 || desired <= active {
+        return None;
+    }
+    let (noun, it) = if ports.len() == 1 {
+        ("port", "it")
+    } else {
+        ("ports", "them")
+    };
+    Some(format!(
+        "{desired} tasks of {revision} are wanted, each takes host {noun} {} on its instance, and \
+         the cluster has {active} ACTIVE container instance{}: at most {active} can run (one per \
+         instance); add instances, lower desired_count, or give the container a dynamic host port \
+         (bridge mode, hostPort 0) or awsvpc mode so several tasks share an instance without \
+         fighting over {it}",
+        ports.join(", "),
+        if active == 1 { "" } else { "s" },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +176,51 @@ mod tests {
             ],
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn fixed_host_ports_by_network_mode() {
+        let td = |mode: &str, mapping: Value| json!({"networkMode": mode, "containerDefinitions": [{"portMappings": [mapping]}]});
+        assert_eq!(
+            fixed_host_ports(&td("host", json!({"containerPort": 8080}))),
+            ["8080/tcp"]
+        );
+        assert_eq!(
+            fixed_host_ports(&td(
+                "bridge",
+                json!({"containerPort": 80, "hostPort": 8443, "protocol": "udp"})
+            )),
+            ["8443/udp"]
+        );
+        assert!(
+            fixed_host_ports(&td("bridge", json!({"containerPort": 80, "hostPort": 0}))).is_empty()
+        );
+        assert!(fixed_host_ports(
+            &json!({"containerDefinitions": [{"portMappings": [{"containerPort": 80}]}]})
+        )
+        .is_empty());
+        assert!(
+            fixed_host_ports(&td("awsvpc", json!({"containerPort": 80, "hostPort": 80})))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn more_tasks_than_instances_on_a_fixed_port_never_fit() {
+        let cis = [
+            instance("ACTIVE", 2048, 2000),
+            instance("ACTIVE", 2048, 2000),
+            instance("DRAINING", 2048, 2000),
+        ];
+        let ports = ["8080/tcp".to_string()];
+        let why = ports_never_fit("web:3", &ports, 3, &cis).unwrap();
+        assert!(
+            why.starts_with("3 tasks of web:3 are wanted, each takes host port 8080/tcp on its instance, and the cluster has 2 ACTIVE container instances: at most 2 can run"),
+            "{why}"
+        );
+        assert_eq!(ports_never_fit("web:3", &ports, 2, &cis), None);
+        assert_eq!(ports_never_fit("web:3", &[], 9, &cis), None);
+        assert_eq!(ports_never_fit("web:3", &ports, 3, &[]), None);
     }
 
     #[test]

@@ -87,6 +87,16 @@ fn dialoguer_like_confirm(question: &str) -> Result<bool> {
 
 /// Builds the plan for `keys`: renders, reads the latest revisions and the live services.
 pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<ServicePlan>> {
+    build_plan_with(conn, keys, true).await
+}
+
+/// Like [`build_plan`]; without a cluster (`cluster_exists` false: Terraform has yet to create
+/// it) every service is planned as created and ECS is not asked about them.
+pub async fn build_plan_with(
+    conn: &Connected,
+    keys: &[String],
+    cluster_exists: bool,
+) -> Result<Vec<ServicePlan>> {
     let inputs = conn
         .resolved
         .inputs(&conn.manifest, &conn.env_name, conn.tag.as_deref());
@@ -95,7 +105,11 @@ pub async fn build_plan(conn: &Connected, keys: &[String]) -> Result<Vec<Service
         rendered.push(plan::render_service(&conn.manifest, &inputs, key)?);
     }
     let names: Vec<String> = rendered.iter().map(|(_, _, n)| n.clone()).collect();
-    let described = conn.ecs.describe_services(&names).await?;
+    let described = if cluster_exists {
+        conn.ecs.describe_services(&names).await?
+    } else {
+        names.iter().cloned().map(Described::Missing).collect()
+    };
     let found =
         futures::future::try_join_all(rendered.iter().zip(&described).map(|((r, _, _), live)| {
             let running = match live {
@@ -323,7 +337,17 @@ pub struct Applied {
     pub registered: bool,
     /// The revision the service ran before (what a rollback returns to).
     pub previous: Option<String>,
+    /// The desired count the service had, when this deploy changes it (a rollback restores it).
+    pub previous_desired: Option<i64>,
     pub target: Target,
+}
+
+/// What a rollback returns a service to.
+#[derive(Debug, Clone)]
+pub struct Previous {
+    pub revision: String,
+    /// Set when the deploy changed the desired count.
+    pub desired_count: Option<i64>,
 }
 
 /// The revision `service` is settled on: the one its last successful deployment ended on. That
@@ -384,6 +408,11 @@ async fn apply_one(ecs: &Ecs, plan: &ServicePlan) -> Result<Applied> {
         task_definition: task_definition.clone(),
         registered,
         previous,
+        previous_desired: plan
+            .live
+            .as_ref()
+            .filter(|_| plan.setting_changes.iter().any(|c| c == "desiredCount"))
+            .map(|live| live.desired_count),
         target: Target {
             service: plan.name.clone(),
             task_definition,
@@ -515,14 +544,16 @@ pub async fn watch_or_interrupt(
 }
 
 /// After a failed rollout: diagnose, roll back (unless ECS does or `--no-rollback`), watch the
-/// rollback. `previous` is the revision to return to when wharf rolls back itself.
+/// rollback. `previous` is what to return to when wharf rolls back itself: the revision, and
+/// the desired count where the deploy changed it (a deploy that changed only the count returns
+/// to the count).
 #[allow(clippy::too_many_arguments)]
 pub async fn handle_failure(
     conn: &Connected,
     ctx: &Settings,
     outcome: &Outcome,
     task_definition_doc: Option<&Value>,
-    previous: Option<&str>,
+    previous: Option<&Previous>,
     opts: &WatchOptions,
     view: &mut View,
     signal: &crate::interrupt::Interrupt,
@@ -577,28 +608,38 @@ pub async fn handle_failure(
             None
         }
         Some(_) => match previous {
-            Some(prev) if prev != outcome.target.task_definition => {
+            Some(prev)
+                if prev.revision != outcome.target.task_definition
+                    || prev.desired_count.is_some() =>
+            {
+                let revision_changes = prev.revision != outcome.target.task_definition;
+                let mut request = json!({
+                    "cluster": conn.ecs.cluster,
+                    "service": outcome.target.service,
+                });
+                let mut what = Vec::new();
+                if revision_changes {
+                    request["taskDefinition"] = json!(prev.revision);
+                    what.push(family_revision(&prev.revision).to_string());
+                }
+                if let Some(count) = prev.desired_count {
+                    request["desiredCount"] = json!(count);
+                    what.push(format!("desired count {count}"));
+                }
                 view.note(&format!(
                     "{}: rolling back to {}",
                     outcome.target.service,
-                    family_revision(prev)
+                    what.join(", ")
                 ));
-                let service = conn
-                    .ecs
-                    .update_service(&json!({
-                        "cluster": conn.ecs.cluster,
-                        "service": outcome.target.service,
-                        "taskDefinition": prev,
-                    }))
-                    .await?;
+                let service = conn.ecs.update_service(&request).await?;
                 let id = service
                     .deployments
                     .iter()
-                    .find(|d| d.status == "PRIMARY" && d.task_definition == prev)
+                    .find(|d| d.status == "PRIMARY" && d.task_definition == prev.revision)
                     .map(|d| d.id.clone());
                 Some(Target {
                     service: outcome.target.service.clone(),
-                    task_definition: prev.to_string(),
+                    task_definition: prev.revision.clone(),
                     deployment_id: id,
                 })
             }
@@ -761,7 +802,7 @@ pub async fn settle(
     ctx: &Settings,
     outcomes: Vec<Outcome>,
     docs: &std::collections::HashMap<String, Value>,
-    previous: &std::collections::HashMap<String, String>,
+    previous: &std::collections::HashMap<String, Previous>,
     opts: &WatchOptions,
     view: &mut View,
     signal: &crate::interrupt::Interrupt,
@@ -781,7 +822,7 @@ pub async fn settle(
                     ctx,
                     &outcome,
                     docs.get(&outcome.target.service),
-                    previous.get(&outcome.target.service).map(String::as_str),
+                    previous.get(&outcome.target.service),
                     opts,
                     view,
                     signal,
@@ -875,7 +916,13 @@ pub async fn execute(
                     }
                     docs.insert(a.name.clone(), plan.rendered.clone());
                     if let Some(p) = &a.previous {
-                        previous.insert(a.name.clone(), p.clone());
+                        previous.insert(
+                            a.name.clone(),
+                            Previous {
+                                revision: p.clone(),
+                                desired_count: a.previous_desired,
+                            },
+                        );
                         changed.push((a.name.clone(), p.clone()));
                     }
                     targets.push(a.target);

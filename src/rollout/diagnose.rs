@@ -49,15 +49,31 @@ fn counted(items: impl IntoIterator<Item = String>) -> Vec<(usize, String)> {
     out
 }
 
+/// The capacity provider a task waited on in PROVISIONING until ECS gave up (it failed to start
+/// on no instance at all): managed scaling found it no room in time.
+fn provisioning_timed_out(t: &crate::aws::model::Task) -> Option<&str> {
+    let cp = t.capacity_provider_name.as_deref()?;
+    (t.container_instance_arn.is_none() && t.stop_code.as_deref() == Some("TaskFailedToStart"))
+        .then_some(cp)
+}
+
 /// The part of a diagnosis that needs no AWS call.
 pub fn summarize(outcome: &Outcome) -> Diagnosis {
     let failure = outcome.failure().map(|f| f.to_string()).unwrap_or_default();
     let stop_reasons = counted(outcome.stopped_tasks.iter().map(|t| {
-        format!(
+        let reason = format!(
             "{}: {}",
             t.stop_code.as_deref().unwrap_or("stopped"),
             t.stopped_reason.as_deref().unwrap_or("no reason given")
-        )
+        );
+        match provisioning_timed_out(t) {
+            Some(cp) => format!(
+                "{reason} (the task waited in PROVISIONING for an instance of capacity provider \
+                 {cp}, which did not come in time: is its Auto Scaling group at its maximum size, \
+                 or do its instances not join the cluster?)"
+            ),
+            None => reason,
+        }
     }));
     let containers = counted(outcome.stopped_tasks.iter().flat_map(|t| {
         t.containers
@@ -373,6 +389,48 @@ mod tests {
         assert_eq!(
             d.render(),
             "web: deployment failed: tasks failed to start (ECS is rolling back)\n  stopped tasks:\n    3 × EssentialContainerExited: Essential container in task exited\n  containers:\n    3 × web: exit code 1\n  service events:\n    (service web) (deployment ecs-svc/1) deployment failed: tasks failed to start.\n"
+        );
+    }
+
+    #[test]
+    fn a_provisioning_timeout_on_a_capacity_provider_says_what_it_waited_for() {
+        let waited = Task {
+            task_arn: "arn:aws:ecs:us-east-1:123456789012:task/hello/a".into(),
+            last_status: "STOPPED".into(),
+            stop_code: Some("TaskFailedToStart".into()),
+            stopped_reason: Some("EMPTY CAPACITY PROVIDER".into()),
+            capacity_provider_name: Some("hello-ec2".into()),
+            ..Default::default()
+        };
+        // a task that failed on an instance is not about capacity
+        let placed = Task {
+            container_instance_arn: Some(
+                "arn:aws:ecs:us-east-1:123456789012:container-instance/hello/1".into(),
+            ),
+            stopped_reason: Some("CannotPullContainerError: pull failed".into()),
+            ..waited.clone()
+        };
+        let outcome = Outcome {
+            target: Target {
+                service: "web".into(),
+                task_definition: "web:8".into(),
+                deployment_id: None,
+            },
+            verdict: Verdict::Failed(Failure::RolloutFailed {
+                reason: "tasks failed to start".into(),
+                ecs_rolls_back: false,
+            }),
+            elapsed: Duration::from_secs(3),
+            stopped_tasks: vec![waited.clone(), waited, placed],
+            events: vec![],
+            last: None,
+        };
+        assert_eq!(
+            summarize(&outcome).stop_reasons,
+            vec![
+                (2, "TaskFailedToStart: EMPTY CAPACITY PROVIDER (the task waited in PROVISIONING for an instance of capacity provider hello-ec2, which did not come in time: is its Auto Scaling group at its maximum size, or do its instances not join the cluster?)".to_string()),
+                (1, "TaskFailedToStart: CannotPullContainerError: pull failed".to_string()),
+            ]
         );
     }
 

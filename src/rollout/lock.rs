@@ -179,6 +179,28 @@ fn who() -> String {
     format!("{user}@{host}{ci}")
 }
 
+/// `attempt`, and on throttling and 5xx four more rounds 0.5 s to 4 s apart. For the lock's own
+/// calls, where giving up early leaves a lock behind or unaccounted for.
+async fn patiently<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut pause = Duration::from_millis(500);
+    let mut outcome = attempt().await;
+    for _ in 0..4 {
+        match &outcome {
+            Err(e) if e.retryable => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                outcome = attempt().await;
+            }
+            _ => break,
+        }
+    }
+    outcome
+}
+
 fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(epoch)).to_string()
 }
@@ -224,14 +246,7 @@ impl DeployLock {
                 .send()
                 .await;
             match put {
-                Ok(_) => {
-                    return Ok(DeployLock {
-                        ssm: ssm.clone(),
-                        name,
-                        env: env.to_string(),
-                        holder,
-                    })
-                }
+                Ok(_) => return Ok(Self::held(ssm, name, env, holder)),
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|s| s.is_parameter_already_exists()) =>
@@ -240,14 +255,7 @@ impl DeployLock {
                     match current {
                         // Our own PutParameter, carried out but its answer lost, then retried
                         // by the SDK: the lock is ours.
-                        Some(h) if h == holder => {
-                            return Ok(DeployLock {
-                                ssm: ssm.clone(),
-                                name,
-                                env: env.to_string(),
-                                holder,
-                            })
-                        }
+                        Some(h) if h == holder => return Ok(Self::held(ssm, name, env, holder)),
                         Some(h) if h.dead_on_this_host() && !h.expired() => {
                             return Err(Error::failed(format!(
                                 "{app}/{env} is locked by {}: held by pid {} on this host, which is no longer running (killed?)",
@@ -272,12 +280,42 @@ impl DeployLock {
                         _ => Self::delete(ssm, &name).await?,
                     }
                 }
-                Err(e) => return Err(error("ssm:PutParameter", e)),
+                Err(e) => {
+                    let failed = error("ssm:PutParameter", e);
+                    if !failed.retryable {
+                        return Err(failed);
+                    }
+                    // A dropped connection or a 5xx leaves the outcome unknown: SSM may have
+                    // created the parameter. Read it back, so that a lock this run took is
+                    // used (and released at the end) rather than left behind.
+                    return match patiently(|| Self::holder(ssm, &name)).await {
+                        Ok(Some(h)) if h == holder => Ok(Self::held(ssm, name, env, holder)),
+                        Ok(_) => Err(failed),
+                        Err(read) => Err(Error::aws(format!(
+                            "{}; whether SSM took the lock is unknown ({})",
+                            failed.message, read.message
+                        ))
+                        .with_hint(format!(
+                            "if the next deploy finds {name} held by this host's pid {}, clear it with `wharf unlock --env {env}`",
+                            holder.pid
+                        ))),
+                    };
+                }
             }
         }
         Err(Error::failed(format!(
             "could not take the deploy lock {name}: another process keeps taking it"
         )))
+    }
+
+    /// The lock `name`, taken by this run as `holder`.
+    fn held(ssm: &aws_sdk_ssm::Client, name: String, env: &str, holder: Holder) -> DeployLock {
+        DeployLock {
+            ssm: ssm.clone(),
+            name,
+            env: env.to_string(),
+            holder,
+        }
     }
 
     /// Who holds the lock of `name`, if anyone (`None` also when its value does not parse).
@@ -323,21 +361,9 @@ impl DeployLock {
     /// Releases the lock if it is still ours. When that fails, the error says that the lock
     /// remains, until when, and the command that clears it.
     pub async fn release(self) -> Result<()> {
-        // A lock left behind blocks the next deploy, so throttling and 5xx get more rounds than
-        // the SDK's own retries (whose retry budget a long deploy under errors may have spent):
-        // four more, 0.5 s to 4 s apart.
-        let mut pause = std::time::Duration::from_millis(500);
-        let mut released = self.try_release().await;
-        for _ in 0..4 {
-            match &released {
-                Err(e) if e.retryable => {
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                    released = self.try_release().await;
-                }
-                _ => break,
-            }
-        }
+        // A lock left behind blocks the next deploy, so it gets more rounds than the SDK's own
+        // retries (whose retry budget a long deploy under errors may have spent).
+        let released = patiently(|| self.try_release()).await;
         released.map_err(|e| {
             Error::aws(format!(
                 "the deploy lock {} remains: {}; it expires at {}",

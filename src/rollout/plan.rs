@@ -45,6 +45,8 @@ pub struct ServicePlan {
     pub depends_on: Vec<String>,
     /// Config files to sync before registering (`[services.NAME.config]`).
     pub config: Option<ConfigSync>,
+    /// Values the render left as markers (`tf.x` Terraform knows only after apply, in a plan).
+    pub unresolved: Vec<String>,
 }
 
 /// A service's config files and what syncing them changes in the bucket
@@ -249,11 +251,39 @@ pub fn service_settings(
     if !service.load_balancers.is_empty() {
         let mut lbs = Vec::new();
         for lb in &service.load_balancers {
-            lbs.push(json!({
+            let mut item = json!({
                 "targetGroupArn": render::render_value(inputs, "load balancer target group", &lb.target_group_arn)?,
                 "containerName": lb.container_name,
                 "containerPort": lb.container_port,
-            }));
+            });
+            if lb.has_advanced() {
+                let mut advanced = Map::new();
+                for (field, what, value) in [
+                    (
+                        "alternateTargetGroupArn",
+                        "alternate target group",
+                        &lb.alternate_target_group_arn,
+                    ),
+                    (
+                        "productionListenerRule",
+                        "production listener rule",
+                        &lb.production_listener_rule,
+                    ),
+                    (
+                        "testListenerRule",
+                        "test listener rule",
+                        &lb.test_listener_rule,
+                    ),
+                    ("roleArn", "load balancer role", &lb.role_arn),
+                ] {
+                    if let Some(v) = value {
+                        advanced
+                            .insert(field.into(), json!(render::render_value(inputs, what, v)?));
+                    }
+                }
+                item["advancedConfiguration"] = Value::Object(advanced);
+            }
+            lbs.push(item);
         }
         s.insert("loadBalancers".into(), json!(lbs));
     }
@@ -287,6 +317,50 @@ pub fn service_settings(
         }
         if let Some(min) = d.minimum_healthy_percent {
             dc["minimumHealthyPercent"] = json!(min);
+        }
+        if let Some(strategy) = &d.strategy {
+            dc["strategy"] = json!(strategy.get_ref().ecs_name());
+        }
+        if let Some(b) = &d.bake_time {
+            dc["bakeTimeInMinutes"] = json!(b.get_ref());
+        }
+        if let Some(l) = &d.linear {
+            let mut c = json!({});
+            if let Some(p) = &l.step_percent {
+                c["stepPercent"] = json!(p.get_ref());
+            }
+            if let Some(b) = &l.step_bake_time {
+                c["stepBakeTimeInMinutes"] = json!(b.get_ref());
+            }
+            dc["linearConfiguration"] = c;
+        }
+        if let Some(k) = &d.canary {
+            let mut c = json!({});
+            if let Some(p) = &k.percent {
+                c["canaryPercent"] = json!(p.get_ref());
+            }
+            if let Some(b) = &k.bake_time {
+                c["canaryBakeTimeInMinutes"] = json!(b.get_ref());
+            }
+            dc["canaryConfiguration"] = c;
+        }
+        if !d.hooks.is_empty() {
+            let mut hooks = Vec::new();
+            for h in &d.hooks {
+                let h = h.get_ref();
+                let stages: Vec<&str> = h
+                    .stages
+                    .get_ref()
+                    .iter()
+                    .map(|s| s.get_ref().as_str())
+                    .collect();
+                hooks.push(json!({
+                    "hookTargetArn": render::render_value(inputs, "hook lambda", &h.lambda)?,
+                    "roleArn": render::render_value(inputs, "hook role", &h.role_arn)?,
+                    "lifecycleStages": stages,
+                }));
+            }
+            dc["lifecycleHooks"] = json!(hooks);
         }
     }
     s.insert("deploymentConfiguration".into(), dc);
@@ -416,6 +490,7 @@ pub fn plan_service(
         family,
         rendered: td,
         secrets: rendered.secrets,
+        unresolved: rendered.unresolved,
         latest,
         reuse,
         live,
@@ -472,6 +547,7 @@ mod tests {
             family: "web".into(),
             rendered: json!({}),
             secrets: vec![],
+            unresolved: vec![],
             latest: None,
             reuse: None,
             live: None,

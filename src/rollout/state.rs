@@ -171,10 +171,14 @@ pub fn assess(target: &Target, service: &Service) -> Verdict {
         });
     }
     let alone = service.deployments.len() == 1;
+    // Steady as AWS's own `services-stable` waiter has it: the counts settled. A rollout state
+    // alone is not enough: an UpdateService that changes only desiredCount starts no deployment,
+    // and the PRIMARY one stays COMPLETED while ECS starts (or cannot place) the new tasks.
+    let settled = ours.running_count == ours.desired_count && ours.pending_count == 0;
     let complete = match ours.rollout_state.as_deref() {
-        Some(state) => state == "COMPLETED",
+        Some(state) => state == "COMPLETED" && settled,
         // Deployment controllers without rollout states: steady when the counts settle.
-        None => ours.running_count == ours.desired_count && ours.pending_count == 0,
+        None => settled,
     };
     if alone && complete {
         return Verdict::Done;
@@ -284,6 +288,33 @@ mod tests {
             "events": [{"id": "e1", "createdAt": 1732370011.0, "message": "(service web) has started 2 tasks: (task a) (task b)."}]
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_count_raised_on_a_completed_deployment_waits_for_the_tasks() {
+        // UpdateService with only desiredCount: no new deployment, the PRIMARY stays COMPLETED.
+        let s = service(
+            vec![deployment(
+                "ecs-svc/2222",
+                "PRIMARY",
+                NEW,
+                (3, 2, 0, 0),
+                "COMPLETED",
+            )],
+            true,
+        );
+        assert_eq!(assess(&target(), &s), Verdict::Progressing);
+        let s = service(
+            vec![deployment(
+                "ecs-svc/2222",
+                "PRIMARY",
+                NEW,
+                (3, 3, 0, 0),
+                "COMPLETED",
+            )],
+            true,
+        );
+        assert_eq!(assess(&target(), &s), Verdict::Done);
     }
 
     #[test]

@@ -268,7 +268,13 @@ pub async fn watch(
             let mut verdict = assess(&t.target, &service);
             if verdict == Verdict::Progressing && t.placement_event && !t.capacity_checked {
                 t.capacity_checked = true;
-                if let Some(reason) = unplaceable(ecs, &t.target.task_definition).await? {
+                // A service on capacity providers may get instances (managed scaling), so a
+                // port shortage may pass; a size no instance has never does.
+                let desired = ours
+                    .as_ref()
+                    .filter(|_| service.capacity_provider_strategy.is_empty())
+                    .map_or(0, |d| d.desired_count);
+                if let Some(reason) = unplaceable(ecs, &t.target.task_definition, desired).await? {
                     verdict = Verdict::Failed(Failure::Unplaceable { reason });
                 }
             }
@@ -341,17 +347,25 @@ pub async fn watch(
 }
 
 /// Why the tasks of `task_definition` can never be placed on the cluster's container
-/// instances, if so (see [`capacity::never_fits`]).
-async fn unplaceable(ecs: &Ecs, task_definition: &str) -> Result<Option<String>> {
+/// instances, if so: too big for every instance ([`capacity::never_fits`]), or `desired` of
+/// them on a fixed host port outnumber the instances ([`capacity::ports_never_fit`]; 0 skips
+/// that check).
+async fn unplaceable(ecs: &Ecs, task_definition: &str, desired: i64) -> Result<Option<String>> {
     let Some(td) = ecs.describe_task_definition(task_definition).await? else {
         return Ok(None);
     };
     let instances = ecs.container_instances().await?;
-    Ok(capacity::never_fits(
-        family_revision(task_definition),
-        capacity::reservation(&td),
-        &instances,
-    ))
+    let revision = family_revision(task_definition);
+    Ok(
+        capacity::never_fits(revision, capacity::reservation(&td), &instances).or_else(|| {
+            capacity::ports_never_fit(
+                revision,
+                &capacity::fixed_host_ports(&td),
+                desired,
+                &instances,
+            )
+        }),
+    )
 }
 
 /// Stopped tasks of deployment `deployment_id` not in `known`.

@@ -192,6 +192,33 @@ def test_service_that_fits_nowhere_says_why_in_its_events(ecs):
     assert ecs.service("huge")["runningCount"] == 0 and ecs.tasks("huge") == []
 
 
+def test_scaling_only_the_count_starts_no_deployment_and_a_taken_port_says_so(ecs):
+    """Host network mode: port 8080 on each of two instances; a third task (UpdateService with
+    only desiredCount) has nowhere to go. ECS starts no deployment for a count change: the PRIMARY
+    deployment (same id) shows the new desiredCount at once, and the event names the port."""
+    a = _register(ecs)
+    _register(ecs)
+    td = _web(ecs, "hostweb", host_port=8080, network_mode="host")
+    ecs.create_service("hostweb", td, desired=2, **{"--launch-type": "EC2"})
+    wait_for(lambda: ecs.service("hostweb")["runningCount"] == 2, timeout=20, what="two tasks running")
+    before = ecs.service("hostweb")["deployments"]
+    answer = aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "hostweb",
+                 "--desired-count", "3")["service"]
+    assert [d["id"] for d in answer["deployments"]] == [d["id"] for d in before]
+    assert answer["deployments"][0]["desiredCount"] == 3
+    assert ecs.service("hostweb")["deployments"][0]["desiredCount"] == 3
+
+    def event():
+        for e in ecs.service("hostweb")["events"]:
+            if "unable to place" in e["message"]:
+                return e["message"]
+        return None
+    msg = wait_for(event, timeout=20, what="placement event")
+    assert "is already using a port required by your task" in msg, msg
+    assert ecs.service("hostweb")["runningCount"] == 2
+    assert a["containerInstanceArn"]
+
+
 def test_draining_moves_service_tasks_within_minimum_healthy_percent(ecs):
     a, b, c = _register(ecs), _register(ecs), _register(ecs)
     td = _web(ecs)

@@ -280,3 +280,49 @@ fn a_lock_that_cannot_be_released_says_so_with_its_expiry_and_the_unlock_command
         .assert()
         .success();
 }
+
+#[test]
+fn a_lock_taken_whose_answers_were_all_lost_is_used_and_released() {
+    let _alone = support::alone();
+    let p = project("", SERVE, "");
+    // SSM creates the lock, and the answer to that request and to each of the SDK's retries
+    // (which find the parameter there) is lost: wharf cannot tell from PutParameter alone
+    // whether it holds the lock.
+    let _clear = support::inject_faults(
+        r#"{"operations": ["ssm:PutParameter"], "error": "drop_after", "count": 5}"#,
+    );
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("web: rolled out in"));
+    drop(_clear);
+    assert!(holder(&p).is_none(), "the lock was released");
+
+    // When even reading the lock back fails, the error says the lock may be held, and how
+    // to clear it.
+    let _clear = support::inject_faults(
+        r#"[{"operations": ["ssm:PutParameter"], "error": "drop_after", "count": 5},
+            {"operations": ["ssm:GetParameter"], "error": "500", "rate": 1.0}]"#,
+    );
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v2", "--timeout", "2m"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains(
+            "whether SSM took the lock is unknown",
+        ))
+        .stderr(predicate::str::contains("`wharf unlock --env local`"));
+    drop(_clear);
+    let h = holder(&p).expect("SSM took the lock");
+    assert!(h["pid"].as_u64().is_some());
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v2", "--timeout", "2m"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no longer running"));
+    p.wharf()
+        .args(["unlock", "--env", "local"])
+        .assert()
+        .success();
+}

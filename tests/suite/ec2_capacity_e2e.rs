@@ -380,6 +380,39 @@ fn host_mode_service_takes_the_port_on_each_instance_and_rolls_one_at_a_time() {
         tasks[0].0, tasks[1].0,
         "still one task per instance: {tasks:?}"
     );
+    // A third task has no instance with port 8080 free: only the count changes (ECS starts no
+    // deployment, its PRIMARY one stays COMPLETED), and the deploy fails at once with the
+    // placement reason and puts the count back.
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    p.write(
+        "wharf.toml",
+        &toml.replace("desired_count = 2", "desired_count = 3"),
+    );
+    let started = Instant::now();
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "is already using a port required by your task",
+        ))
+        .stderr(predicate::str::contains(
+            "3 tasks of ",
+        ))
+        .stderr(predicate::str::contains(
+            "each takes host port 8080/tcp on its instance, and the cluster has 2 ACTIVE container instances: at most 2 can run",
+        ))
+        .stderr(predicate::str::contains("rolling back to desired count 2"))
+        .stderr(predicate::str::contains("failed ").and(predicate::str::contains("(rolled back to ")));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "detected at once, not at the timeout: {:?}",
+        started.elapsed()
+    );
+    // Put back as it was: two tasks wanted, two running, one per instance.
+    let svc = p.service("web");
+    assert_eq!(svc["desiredCount"], 2, "{svc}");
+    assert_eq!(placed(&p).len(), 2);
 }
 
 #[test]
@@ -522,4 +555,166 @@ fn spawn(p: &Project, args: &[&str]) -> std::process::Child {
         .envs(support::aws_env())
         .spawn()
         .unwrap()
+}
+
+const CP_TOML: &str = r#"app = "{app}"
+
+[environments.local]
+region = "us-east-1"
+account = "123456789012"
+endpoint_url = "{endpoint}"
+registry = "{registry}"
+cluster = "{cluster}"
+
+[services.web]
+task_definition = "ecs/web.json"
+desired_count = 3
+capacity_providers = [{ provider = "CP", weight = 1 }]
+[services.web.deployment]
+minimum_healthy_percent = 0
+maximum_percent = 100
+"#;
+
+/// A cluster whose capacity provider (managed scaling on, target 100 %, managed termination
+/// protection) has an Auto Scaling group of t3.medium instances (4096 MiB) that join it, one
+/// running now and at most `max` of them; the service needs 3000 MiB a task, so one task an
+/// instance. Returns (project, group name).
+fn managed_scaling_project(max: u32) -> (Project, String) {
+    let p = Project::new(&[("ecs/web.json", &web(3000))]);
+    let ami = aws(&["ec2", "describe-images"])["Images"][0]["ImageId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user_data = support_b64(&format!(
+        "#!/bin/bash\necho ECS_CLUSTER={} >> /etc/ecs/ecs.config\n",
+        p.cluster
+    ));
+    let lt = aws(&[
+        "ec2",
+        "create-launch-template",
+        "--launch-template-name",
+        &unique("lt"),
+        "--launch-template-data",
+        &format!(
+            r#"{{"ImageId": "{ami}", "InstanceType": "t3.medium", "UserData": "{user_data}"}}"#
+        ),
+    ]);
+    let lt_id = lt["LaunchTemplate"]["LaunchTemplateId"].as_str().unwrap();
+    let group = unique("asg");
+    aws(&[
+        "autoscaling",
+        "create-auto-scaling-group",
+        "--auto-scaling-group-name",
+        &group,
+        "--launch-template",
+        &format!(r#"{{"LaunchTemplateId": "{lt_id}", "Version": "1"}}"#),
+        "--min-size",
+        "0",
+        "--max-size",
+        &max.to_string(),
+        "--desired-capacity",
+        "1",
+        "--availability-zones",
+        "us-east-1a",
+    ]);
+    let group_arn = aws(&[
+        "autoscaling",
+        "describe-auto-scaling-groups",
+        "--auto-scaling-group-names",
+        &group,
+    ])["AutoScalingGroups"][0]["AutoScalingGroupARN"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cp = unique("cp");
+    aws(&[
+        "ecs",
+        "create-capacity-provider",
+        "--name",
+        &cp,
+        "--auto-scaling-group-provider",
+        &format!(
+            r#"{{"autoScalingGroupArn": "{group_arn}", "managedTerminationProtection": "ENABLED",
+                "managedScaling": {{"status": "ENABLED", "targetCapacity": 100}}}}"#
+        ),
+    ]);
+    aws(&[
+        "ecs",
+        "put-cluster-capacity-providers",
+        "--cluster",
+        &p.cluster,
+        "--capacity-providers",
+        &cp,
+        "--default-capacity-provider-strategy",
+        &format!(r#"[{{"capacityProvider": "{cp}", "weight": 1}}]"#),
+    ]);
+    p.write("wharf.toml", &CP_TOML.replace("CP", &cp));
+    wait(
+        Duration::from_secs(30),
+        "the first instance registered",
+        || instances(&p).len() == 1,
+    );
+    (p, group)
+}
+
+fn desired_capacity(group: &str) -> i64 {
+    aws(&[
+        "autoscaling",
+        "describe-auto-scaling-groups",
+        "--auto-scaling-group-names",
+        group,
+    ])["AutoScalingGroups"][0]["DesiredCapacity"]
+        .as_i64()
+        .unwrap()
+}
+
+/// Three tasks, one instance: two tasks wait in PROVISIONING (not a placement failure), managed
+/// scaling grows the group to three, the new instances join, the tasks run, the deploy succeeds.
+#[test]
+fn managed_scaling_grows_the_group_while_the_deploy_waits() {
+    let (p, group) = managed_scaling_project(4);
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "2m"])
+        .assert()
+        .success();
+    assert_eq!(running_web(&p), 3);
+    assert_eq!(desired_capacity(&group), 3, "the group grew by two");
+    assert_eq!(instances(&p).len(), 3);
+}
+
+/// The group is at its maximum (one instance): the waiting tasks stop when their provisioning
+/// times out (the knob makes that seconds), the circuit breaker stops the deployment, and wharf
+/// names the stopped reason, well before its own timeout.
+#[test]
+fn at_the_groups_maximum_the_deploy_fails_with_the_provisioning_reason() {
+    let _alone = support::alone();
+    testbed_control(
+        "POST",
+        "/_testbed/config",
+        Some(r#"{"capacity_provisioning_timeout_seconds": 3.0}"#),
+    );
+    let (p, group) = managed_scaling_project(1);
+    let start = Instant::now();
+    let out = p
+        .wharf()
+        .args(["deploy", "--env", "local", "--tag", "v1", "--timeout", "5m"])
+        .output()
+        .unwrap();
+    testbed_control("DELETE", "/_testbed/config", None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("TaskFailedToStart: EMPTY CAPACITY PROVIDER (the task waited in PROVISIONING for an instance of capacity provider"),
+        "names the stopped reason and what it means: {stderr}"
+    );
+    assert!(
+        !stderr.contains("timed out"),
+        "not a bare timeout: {stderr}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "failed on the circuit breaker, not at the timeout: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(desired_capacity(&group), 1);
 }

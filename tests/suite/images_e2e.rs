@@ -411,15 +411,26 @@ fn failures_have_clear_messages_and_exit_codes() {
         );
 
     // A failing RUN step: exit 1, the engine's last lines, nothing pushed.
-    context(&p, "app", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo boom-from-run; exit 3\"]\n");
+    // The step's container is not left behind (the legacy builder keeps it without --force-rm).
+    let marker = support::unique("boom-from-run");
+    context(&p, "app", &format!("FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo {marker}; exit 3\"]\n"));
     p.wharf()
         .args(["build", "--env", "local", "--tag", "x1"])
         .assert()
         .code(1)
         .stderr(
-            predicate::str::contains("the build failed")
-                .and(predicate::str::contains("boom-from-run")),
+            predicate::str::contains("the build failed").and(predicate::str::contains(&marker)),
         );
+    let engine = std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into());
+    let left = std::process::Command::new(&engine)
+        .args(["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
+        .output()
+        .expect("the engine lists containers");
+    let left = String::from_utf8_lossy(&left.stdout);
+    assert!(
+        !left.contains(&marker),
+        "a failed build left its container: {left}"
+    );
     p.wharf()
         .args([
             "push",

@@ -27,3 +27,4 @@ mod pipeline_e2e;
 mod terraform_apply_e2e;
 mod terraform_e2e;
 mod terraform_modules;
+mod terraform_switch_e2e;

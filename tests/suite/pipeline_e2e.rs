@@ -17,6 +17,13 @@ const CI_VARS: &[&str] = &[
     "GITHUB_REF_TYPE",
     "GITHUB_SHA",
     "GITHUB_HEAD_REF",
+    "GITHUB_EVENT_NAME",
+    "CIRCLE_PULL_REQUEST",
+    "CIRCLE_PR_NUMBER",
+    "CI_MERGE_REQUEST_IID",
+    "CI_PIPELINE_SOURCE",
+    "CHANGE_ID",
+    "CHANGE_BRANCH",
     "CIRCLECI",
     "CIRCLE_BRANCH",
     "CIRCLE_TAG",
@@ -63,14 +70,18 @@ branch = "release/*"
 action = "build"
 "#;
 
-fn ci(p: &Project, vars: &[(&str, &str)]) -> assert_cmd::assert::Assert {
+/// `wharf ci` in `p` with only `vars` of the CI systems' variables set.
+fn ci_command(p: &Project, vars: &[(&str, &str)]) -> assert_cmd::Command {
     let mut c = p.wharf();
     for v in CI_VARS {
         c.env_remove(v);
     }
-    c.envs(vars.iter().copied())
-        .args(["ci", "--dry-run"])
-        .assert()
+    c.envs(vars.iter().copied()).arg("ci");
+    c
+}
+
+fn ci(p: &Project, vars: &[(&str, &str)]) -> assert_cmd::assert::Assert {
+    ci_command(p, vars).arg("--dry-run").assert()
 }
 
 fn service_project(extra: &str) -> Project {
@@ -92,6 +103,21 @@ fn ci_decisions_for_each_ci_system() {
         .success()
         .stdout(predicate::str::contains(
             "ci (github-actions): branch main matches rule 1 (branch main ~ \"main\"): deploy to local with tag 0123456: build → push → deploy",
+        ));
+    // A pull request from a branch named main does not deploy: no rule allows pull requests.
+    ci(&p, &[("GITHUB_ACTIONS", "true"), ("GITHUB_EVENT_NAME", "pull_request"), ("GITHUB_REF", "refs/pull/12/merge"), ("GITHUB_HEAD_REF", "main"), ("GITHUB_SHA", "0123456789abcdef")])
+        .success()
+        .stderr(predicate::str::contains(
+            "ci (github-actions): pull request from branch main: no rule matches (a pull request matches only rules with pull_requests = true); nothing to do",
+        ));
+    // Unless a rule says so.
+    let q = service_project(&format!(
+        "{RULES}\n[[ci.rules]]\nbranch = \"*\"\npull_requests = true\naction = \"build\"\n"
+    ));
+    ci(&q, &[("GITLAB_CI", "true"), ("CI_MERGE_REQUEST_IID", "3"), ("CI_COMMIT_REF_NAME", "main"), ("CI_COMMIT_SHA", "0123456789abcdef")])
+        .success()
+        .stdout(predicate::str::contains(
+            "ci (gitlab-ci): pull request from branch main matches rule 5 (branch main ~ \"*\"): build with tag 0123456",
         ));
     ci(&p, &[("CIRCLECI", "true"), ("CIRCLE_TAG", "1.4.0-staging"), ("CIRCLE_SHA1", "abcdef0123")])
         .success()
@@ -321,16 +347,15 @@ fn a_passing_smoke_test_keeps_the_deploy() {
 fn ci_deploys_what_the_rule_says_with_the_commit_as_tag() {
     let p =
         service_project("[[ci.rules]]\nbranch = \"main\"\nenv = \"local\"\naction = \"deploy\"\n");
-    let mut c = p.wharf();
-    for v in CI_VARS {
-        c.env_remove(v);
-    }
-    c.envs([
-        ("CIRCLECI", "true"),
-        ("CIRCLE_BRANCH", "main"),
-        ("CIRCLE_SHA1", "c0ffee1234567"),
-    ])
-    .args(["ci", "--timeout", "2m", "--output", "json"]);
+    let mut c = ci_command(
+        &p,
+        &[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_BRANCH", "main"),
+            ("CIRCLE_SHA1", "c0ffee1234567"),
+        ],
+    );
+    c.args(["--timeout", "2m", "--output", "json"]);
     let out = c.assert().success();
     let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(doc["stages"][0]["stage"], "deploy");
@@ -350,4 +375,212 @@ fn aws_td(p: &Project) -> serde_json::Value {
         .to_string();
     support::aws(&["ecs", "describe-task-definition", "--task-definition", &arn])["taskDefinition"]
         .clone()
+}
+
+/// The tag Terraform's `tag` output holds in the `local` workspace of `p`'s infra/.
+fn terraform_tag(p: &Project) -> serde_json::Value {
+    let out = std::process::Command::new("terraform")
+        .env("PATH", support::path_with_terraform())
+        .env("TF_WORKSPACE", "local")
+        .current_dir(p.path().join("infra"))
+        .args(["output", "-json", "tag"])
+        .output()
+        .expect("terraform runs");
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `wharf all` whose smoke test fails after Terraform applied the new tag: the services are rolled
+/// back, and Terraform is applied again with the tag of the last good run (recorded in SSM), so
+/// its state no longer holds the tag that failed. Without a recorded tag, wharf says so.
+#[test]
+fn a_failed_smoke_test_puts_terraform_back_on_the_last_good_tag() {
+    let good = serve(200, "ok");
+    let bad = serve(503, "down");
+    let smoke = |port: u16| {
+        format!(
+            "[terraform]\ndir = \"infra\"\n[services.web.smoke]\nurl = \"http://127.0.0.1:{port}/health\"\nbody = \"ok\"\ntimeout = \"3s\"\n"
+        )
+    };
+    let p = service_project(&smoke(bad));
+    p.write(
+        "infra/main.tf",
+        "variable \"app_tag\" {\n  type = string\n}\n\noutput \"tag\" {\n  value = var.app_tag\n}\n",
+    );
+    let path = support::path_with_terraform();
+    let wharf = |args: &[&str]| {
+        let mut c = p.wharf();
+        c.env("PATH", &path).args(args);
+        c.assert()
+    };
+    wharf(&["env", "create", "local"]).success();
+    let parameter = format!("/wharf/applied/{}/local", p.app);
+    // The first run fails its smoke test: nothing recorded to go back to, and wharf says so.
+    wharf(&["all", "--env", "local", "--tag", "t0", "--yes", "--timeout", "2m"])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "Terraform's state for `local` now holds tag t0 from this run's apply stage, and wharf has no earlier tag recorded",
+        ));
+    assert_eq!(terraform_tag(&p), "t0");
+    // A good run records its tag.
+    p.write(
+        "wharf.toml",
+        &format!(
+            "{}\n[services.web]\ntask_definition = \"ecs/web.json\"\ndesired_count = 1\n{}",
+            support::WHARF_TOML,
+            smoke(good)
+        ),
+    );
+    wharf(&[
+        "all",
+        "--env",
+        "local",
+        "--tag",
+        "t1",
+        "--yes",
+        "--timeout",
+        "2m",
+    ])
+    .success();
+    assert_eq!(terraform_tag(&p), "t1");
+    let recorded = support::aws(&["ssm", "get-parameter", "--name", &parameter]);
+    assert_eq!(recorded["Parameter"]["Value"], "t1");
+    let family = format!("{}-web", p.app);
+    let on_t1 = p.service("web")["taskDefinition"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The next one fails its smoke test: services rolled back, Terraform put back on t1.
+    p.write(
+        "wharf.toml",
+        &format!(
+            "{}\n[services.web]\ntask_definition = \"ecs/web.json\"\ndesired_count = 1\n{}",
+            support::WHARF_TOML,
+            smoke(bad)
+        ),
+    );
+    wharf(&[
+        "all",
+        "--env",
+        "local",
+        "--tag",
+        "t2",
+        "--yes",
+        "--timeout",
+        "2m",
+    ])
+    .code(1)
+    .stderr(predicate::str::contains("smoke web: FAILED"))
+    .stderr(predicate::str::contains(format!("rolling back {family}:")))
+    .stderr(predicate::str::contains(
+        "==> putting Terraform back on tag t1 (this run applied t2, and a later stage failed)",
+    ))
+    .stderr(predicate::str::contains("<== Terraform is back on tag t1"))
+    .stderr(predicate::str::is_match(r"restore +ok").unwrap());
+    assert_eq!(
+        terraform_tag(&p),
+        "t1",
+        "the state holds the last good tag again"
+    );
+    assert_eq!(p.service("web")["taskDefinition"].as_str().unwrap(), on_t1);
+    let recorded = support::aws(&["ssm", "get-parameter", "--name", &parameter]);
+    assert_eq!(
+        recorded["Parameter"]["Value"], "t1",
+        "a failed run records nothing"
+    );
+    // A plain apply records its tag too.
+    wharf(&["apply", "--env", "local", "--tag", "t3", "--yes"]).success();
+    let recorded = support::aws(&["ssm", "get-parameter", "--name", &parameter]);
+    assert_eq!(recorded["Parameter"]["Value"], "t3");
+}
+
+/// `wharf ci` promotes a tag from an environment only when it passed there (its deploy and smoke
+/// test in an `all`/`ci` run, recorded in SSM); `--force` overrides.
+#[test]
+fn ci_promotes_only_a_tag_that_passed_in_the_source_environment() {
+    let stage_cluster = support::unique("stage");
+    support::aws(&["ecs", "create-cluster", "--cluster-name", &stage_cluster]);
+    let p = service_project(&format!(
+        r#"
+[images.app]
+context = "."
+repository = "{{app}}/app"
+
+[environments.stage]
+region = "us-east-1"
+account = "123456789012"
+endpoint_url = "{{endpoint}}"
+registry = "{{registry}}"
+cluster = "{stage_cluster}"
+
+[environments.stage.network]
+subnets = ["{{subnet}}"]
+
+[[ci.rules]]
+branch = "main"
+env = "local"
+action = "deploy"
+[[ci.rules]]
+tag = "*-staging"
+env = "stage"
+action = "promote"
+from = "local"
+"#
+    ));
+    p.write("Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\n");
+    std::fs::copy("/bin/busybox", p.path().join("busybox")).expect("/bin/busybox exists");
+    support::ensure_ecr_repository(&format!("{}/app", p.app));
+    let run = |vars: &[(&str, &str)], extra: &[&str]| {
+        ci_command(&p, vars)
+            .args(["--timeout", "2m"])
+            .args(extra)
+            .assert()
+    };
+    let staging = [
+        ("CIRCLECI", "true"),
+        ("CIRCLE_TAG", "1.0-staging"),
+        ("CIRCLE_SHA1", "feed1234567890"),
+    ];
+    // Never deployed to local: refused before anything is copied.
+    run(&staging, &[])
+        .code(1)
+        .stderr(predicate::str::contains(
+            "tag feed123 has not passed in `local`: no `wharf all` or `wharf ci` run there deployed it and passed its smoke test",
+        ))
+        .stderr(predicate::str::contains("pass --force to promote it anyway"));
+    // Deployed to local by the main branch's rule: then the staging tag promotes and deploys it.
+    run(
+        &[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_BRANCH", "main"),
+            ("CIRCLE_SHA1", "feed1234567890"),
+        ],
+        &[],
+    )
+    .success();
+    let passed = support::aws(&[
+        "ssm",
+        "get-parameter",
+        "--name",
+        &format!("/wharf/passed/{}/local", p.app),
+    ]);
+    assert_eq!(passed["Parameter"]["Value"], "feed123");
+    run(&staging, &[])
+        .success()
+        .stderr(predicate::str::is_match(r"promote +ok").unwrap())
+        .stderr(predicate::str::is_match(r"deploy +ok").unwrap());
+    // Another commit that never passed: --force goes ahead (and fails later, as the image was
+    // never built), saying it did not check.
+    run(
+        &[
+            ("CIRCLECI", "true"),
+            ("CIRCLE_TAG", "1.1-staging"),
+            ("CIRCLE_SHA1", "0ddba11000000"),
+        ],
+        &["--force"],
+    )
+    .stderr(predicate::str::contains(
+        "--force: promoting 0ddba11 from `local` without checking that it passed there",
+    ))
+    .stderr(predicate::str::contains("has not passed").not());
 }

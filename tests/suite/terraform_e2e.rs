@@ -390,7 +390,7 @@ output "job_task_definition_family" {{
 }}
 
 output "subnet_ids" {{
-  value = ["subnet-1"]
+  value = ["{{subnet}}"]
 }}
 
 output "security_group" {{
@@ -675,6 +675,36 @@ fn status_redeploy_wait_and_rollback_act_on_the_services_terraform_owns() {
         .stdout(predicate::str::contains(
             "one-off in the terraform revision",
         ));
+    // ecs-app-utils' `bin/deploy fargate`: no job named, the family of Terraform's
+    // `job_task_definition_family` output, in the `subnet_ids`/`security_group` outputs' network.
+    wharf(&p)
+        .args([
+            "run",
+            "--env",
+            "dev",
+            "--timeout",
+            "2m",
+            "--",
+            "sh",
+            "-c",
+            "echo the terraform job ran",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("the terraform job ran"))
+        .stderr(
+            predicate::str::is_match(format!(
+                r"started task \S+ \({web}:\d+\) for Terraform's `job_task_definition_family`"
+            ))
+            .unwrap(),
+        );
+    wharf(&p)
+        .args(["run", "--env", "dev", "--tag", "9", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "is registered by Terraform, so --tag does not apply",
+        ));
     wharf(&p)
         .args([
             "run",
@@ -698,4 +728,89 @@ fn status_redeploy_wait_and_rollback_act_on_the_services_terraform_owns() {
         .stderr(predicate::str::contains(
             "no service `nope` in wharf.toml or in Terraform's `services` output (known: web)",
         ));
+}
+
+/// `wharf plan` on an environment never applied: Terraform's saved plan gives the outputs it
+/// would leave, those known only after apply are named and shown as unresolved, and a cluster
+/// Terraform has yet to create means every service would be created.
+#[test]
+fn plan_before_the_first_apply_reads_the_planned_outputs() {
+    let main_tf = r#"
+variable "app_tag" {
+  type    = string
+  default = "none"
+}
+
+resource "terraform_data" "role" {
+  input = var.app_tag
+}
+
+output "cluster_name" {
+  value = "{cluster}-not-yet"
+}
+
+output "role_id" {
+  value = terraform_data.role.id
+}
+
+output "label" {
+  value = "planned-${terraform.workspace}"
+}
+"#;
+    let web = r#"{"family": "{{ app }}-web", "containerDefinitions": [{"name": "web", "image": "busybox",
+  "memory": 64, "environment": [{"name": "ROLE", "value": "{{ tf.role_id }}"}, {"name": "LABEL", "value": "{{ tf.label }}"}]}]}"#;
+    let p = Project::new(&[("wharf.toml", WHARF_TOML), ("web.json", web)]);
+    p.write("infra/main.tf", &main_tf.replace("{cluster}", &p.cluster));
+    wharf(&p).args(["env", "create", "dev"]).assert().success();
+    let out = wharf(&p)
+        .args(["plan", "--env", "dev", "--tag", "1"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("known only after apply (shown as ⟨unresolved:…⟩ below): tf.role_id"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "cluster {}-not-yet does not exist yet: every service would be created",
+            p.cluster
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("⟨unresolved:tf.role_id⟩"), "{stdout}");
+    assert!(stdout.contains("planned-dev"), "{stdout}");
+    let doc: serde_json::Value = serde_json::from_slice(
+        &wharf(&p)
+            .args(["plan", "--env", "dev", "--tag", "1", "--output", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["known_after_apply"], serde_json::json!(["tf.role_id"]));
+    assert_eq!(doc["cluster_exists"], serde_json::json!(false));
+    assert_eq!(doc["services"][0]["action"], serde_json::json!("create"));
+    // Nothing was applied by the plans; after an apply every output is known.
+    assert!(!p
+        .path()
+        .join("infra/terraform.tfstate.d/dev/terraform.tfstate")
+        .exists());
+    wharf(&p)
+        .args(["apply", "--env", "dev", "--tag", "1", "--yes"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(
+        &wharf(&p)
+            .args(["plan", "--env", "dev", "--tag", "1", "--output", "json"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(doc["known_after_apply"], serde_json::json!([]));
 }

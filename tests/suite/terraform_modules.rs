@@ -73,6 +73,8 @@ fn every_module_exists_and_documents_its_interface() {
             "cluster",
             "config-bucket",
             "ec2_capacity",
+            "efs",
+            "nlb",
             "roles",
             "service"
         ]

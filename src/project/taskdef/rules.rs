@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::{problem, Problem};
+use super::values::{parse_cpu, parse_memory, problem, secret_reference_problem, Problem};
 use crate::project::unresolved::is_unresolved;
 
 /// Where the task definition will run, as far as the document and the project file say.
@@ -40,8 +40,8 @@ pub fn check(doc: &Value, target: Target, out: &mut Vec<Problem>) {
         doc["networkMode"]
             .as_str()
             .unwrap_or(if target.fargate { "awsvpc" } else { "bridge" });
-    let task_memory = super::parse_memory(&doc["memory"]);
-    let task_cpu = super::parse_cpu(&doc["cpu"]);
+    let task_memory = parse_memory(&doc["memory"]);
+    let task_cpu = parse_cpu(&doc["cpu"]);
     let mut cpu_sum = 0;
     let mut firelens_users = Vec::new();
     let mut firelens_router = false;
@@ -216,7 +216,7 @@ fn task_level(doc: &Value, target: Target, out: &mut Vec<Problem>) {
         }
     }
     if !target.fargate {
-        if let Some(cpu) = super::parse_cpu(&doc["cpu"]) {
+        if let Some(cpu) = parse_cpu(&doc["cpu"]) {
             if !(128..=196608).contains(&cpu) {
                 out.push(problem(
                     "cpu",
@@ -224,7 +224,7 @@ fn task_level(doc: &Value, target: Target, out: &mut Vec<Problem>) {
                 ));
             }
         }
-        if let Some(memory) = super::parse_memory(&doc["memory"]) {
+        if let Some(memory) = parse_memory(&doc["memory"]) {
             if memory < 6 {
                 out.push(problem(
                     "memory",
@@ -784,7 +784,7 @@ fn log_configuration(c: &Value, base: &str, target: Target, out: &mut Vec<Proble
         .enumerate()
     {
         if let Some(value_from) = s["valueFrom"].as_str() {
-            if let Some(why) = super::secret_reference_problem(value_from) {
+            if let Some(why) = secret_reference_problem(value_from) {
                 out.push(problem(
                     &format!("{path}.secretOptions[{j}].valueFrom"),
                     why,

@@ -1,5 +1,6 @@
-# Application load balancer: public or internal, HTTP→HTTPS redirect when a certificate is given,
-# a fixed default response, and path- and host-based routing of several services from one map.
+# Application load balancer: public or internal; HTTPS with a certificate (HTTP answers 301 to
+# HTTPS), or plain HTTP only when `http_only = true` says so; a fixed default response; path- and
+# host-based routing of several services from one map.
 # Each route's listener rule forwards to that route's own target group (the seed's modules sent
 # rules to the wrong target groups).
 
@@ -27,7 +28,9 @@ resource "aws_security_group" "lb" {
 }
 
 resource "aws_vpc_security_group_ingress_rule" "http" {
+  #checkov:skip=CKV_AWS_260:Port 80 is open to the ingress networks by design: with a certificate it only answers 301 to HTTPS; without one, http_only = true said so
   for_each          = toset(var.ingress_cidr_blocks)
+  description       = local.https ? "HTTP from clients (redirected to HTTPS)" : "HTTP from clients"
   security_group_id = aws_security_group.lb.id
   cidr_ipv4         = each.key
   ip_protocol       = "tcp"
@@ -37,6 +40,7 @@ resource "aws_vpc_security_group_ingress_rule" "http" {
 
 resource "aws_vpc_security_group_ingress_rule" "https" {
   for_each          = local.https ? toset(var.ingress_cidr_blocks) : toset([])
+  description       = "HTTPS from clients"
   security_group_id = aws_security_group.lb.id
   cidr_ipv4         = each.key
   ip_protocol       = "tcp"
@@ -45,6 +49,7 @@ resource "aws_vpc_security_group_ingress_rule" "https" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "to_vpc" {
+  description       = "Targets and health checks inside the VPC"
   security_group_id = aws_security_group.lb.id
   cidr_ipv4         = var.vpc_cidr_block
   ip_protocol       = "tcp"
@@ -53,6 +58,9 @@ resource "aws_vpc_security_group_egress_rule" "to_vpc" {
 }
 
 resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91:Access logs need an S3 bucket with a policy for the ELB log delivery; enable them with access_logs_bucket
+  #checkov:skip=CKV_AWS_150:Deletion protection is the deletion_protection variable (off by default so that environments can be torn down)
+  #checkov:skip=CKV2_AWS_28:A WAF web ACL is the caller's choice (aws_wafv2_web_acl_association with the arn output); the module does not pick rules
   name                       = var.name
   internal                   = var.internal
   load_balancer_type         = "application"
@@ -60,7 +68,28 @@ resource "aws_lb" "this" {
   subnets                    = var.subnet_ids
   idle_timeout               = var.idle_timeout
   drop_invalid_header_fields = true
+  enable_deletion_protection = var.deletion_protection
   tags                       = var.tags
+
+  dynamic "access_logs" {
+    for_each = var.access_logs_bucket == null ? [] : [1]
+    content {
+      bucket  = var.access_logs_bucket
+      prefix  = var.name
+      enabled = true
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.certificate_arn != null || var.http_only
+      error_message = "The load balancer has no certificate_arn: set certificate_arn (HTTPS, with HTTP redirected to it), or set http_only = true to serve plain HTTP only (the test bed, or TLS terminated in front of it)."
+    }
+    precondition {
+      condition     = var.certificate_arn == null || !var.http_only
+      error_message = "certificate_arn is set and http_only = true: drop http_only (HTTPS then carries the routes and HTTP redirects to it) or drop certificate_arn."
+    }
+  }
 }
 
 # Target-group names are at most 32 characters: a readable prefix and a hash of everything that
@@ -68,6 +97,7 @@ resource "aws_lb" "this" {
 # truncation, and a change that replaces the group gets a new name (create_before_destroy can
 # then create the new group while the listener rule still points at the old one).
 resource "aws_lb_target_group" "route" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; tasks are reached on plain HTTP inside the VPC (their security group admits only the load balancer)
   for_each             = var.routes
   name                 = "${trimsuffix(substr("${var.name}-${each.key}", 0, 23), "-")}-${substr(sha1("${var.name}/${each.key}/${each.value.port}"), 0, 8)}"
   port                 = each.value.port
@@ -93,6 +123,7 @@ resource "aws_lb_target_group" "route" {
 }
 
 resource "aws_lb_listener" "http" {
+  #checkov:skip=CKV_AWS_2:Port 80 redirects to HTTPS when there is a certificate; it serves plain HTTP only when the caller set http_only = true
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"

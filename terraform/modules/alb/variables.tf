@@ -31,13 +31,19 @@ variable "ingress_cidr_blocks" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate for HTTPS; when set, HTTP redirects to HTTPS and routes live on the HTTPS listener."
+  description = "ACM certificate for HTTPS: an HTTPS listener on 443 carries the routes, and HTTP (80) answers 301 to HTTPS. Required unless http_only = true."
   type        = string
   default     = null
 }
 
+variable "http_only" {
+  description = "Serve plain HTTP on port 80, with no HTTPS listener (the test bed, or TLS terminated in front of the load balancer). Must be true when certificate_arn is null, and false when it is set."
+  type        = bool
+  default     = false
+}
+
 variable "ssl_policy" {
-  description = "TLS policy of the HTTPS listener."
+  description = "TLS policy of the HTTPS listener (default: TLS 1.3 and 1.2 only, AWS's recommended policy)."
   type        = string
   default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 }
@@ -58,6 +64,18 @@ variable "idle_timeout" {
   description = "Seconds a connection may stay idle."
   type        = number
   default     = 60
+}
+
+variable "deletion_protection" {
+  description = "Refuse to delete the load balancer (turn on for production)."
+  type        = bool
+  default     = false
+}
+
+variable "access_logs_bucket" {
+  description = "S3 bucket for access logs (its policy must let the ELB log delivery write); off when null."
+  type        = string
+  default     = null
 }
 
 variable "deregistration_delay" {

@@ -1,5 +1,6 @@
-# ECS cluster with optional Container Insights, ECS Exec audit logging, and the log groups the
-# services write to.
+# ECS cluster with optional Container Insights, ECS Exec audit logging, the log groups the
+# services write to, and optionally the Cloud Map private DNS namespace of its discoverable
+# services (the service module's discovery_namespace_id).
 
 terraform {
   required_version = ">= 1.5"
@@ -12,14 +13,16 @@ terraform {
 }
 
 resource "aws_cloudwatch_log_group" "exec" {
+  #checkov:skip=CKV_AWS_338:Retention is exec_log_retention_days, a year by default; checkov cannot read the variable
   count             = var.exec_logging ? 1 : 0
   name              = "/ecs/${var.name}/exec"
-  retention_in_days = var.log_retention_days
+  retention_in_days = var.exec_log_retention_days
   kms_key_id        = var.kms_key_arn
   tags              = var.tags
 }
 
 resource "aws_cloudwatch_log_group" "service" {
+  #checkov:skip=CKV_AWS_338:Application logs are kept log_retention_days (30 by default, a cost choice); set 365 or more where a policy requires it
   for_each          = toset(var.log_groups)
   name              = "/ecs/${var.name}/${each.key}"
   retention_in_days = var.log_retention_days
@@ -59,5 +62,20 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
   default_capacity_provider_strategy {
     capacity_provider = var.capacity_providers[0]
     weight            = 1
+  }
+}
+
+resource "aws_service_discovery_private_dns_namespace" "this" {
+  count       = var.discovery_namespace == null ? 0 : 1
+  name        = var.discovery_namespace
+  description = "Discoverable services of cluster ${var.name}"
+  vpc         = var.vpc_id
+  tags        = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.vpc_id != null
+      error_message = "discovery_namespace needs vpc_id (the VPC whose resolver answers for the namespace)."
+    }
   }
 }

@@ -17,3 +17,13 @@ output "exec_log_group_name" {
   description = "Log group of ECS Exec sessions, or null when exec_logging is off."
   value       = var.exec_logging ? aws_cloudwatch_log_group.exec[0].name : null
 }
+
+output "discovery_namespace_id" {
+  description = "Id of the Cloud Map namespace (discovery_namespace_id of discoverable services), or null without discovery_namespace."
+  value       = var.discovery_namespace == null ? null : aws_service_discovery_private_dns_namespace.this[0].id
+}
+
+output "discovery_namespace_name" {
+  description = "DNS name of the Cloud Map namespace, or null without discovery_namespace."
+  value       = var.discovery_namespace == null ? null : aws_service_discovery_private_dns_namespace.this[0].name
+}

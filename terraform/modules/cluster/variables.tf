@@ -22,9 +22,15 @@ variable "log_groups" {
 }
 
 variable "log_retention_days" {
-  description = "How long CloudWatch keeps the logs of the log groups created here."
+  description = "Days CloudWatch keeps the services' and jobs' logs (the log_groups entries)."
   type        = number
   default     = 30
+}
+
+variable "exec_log_retention_days" {
+  description = "Days CloudWatch keeps the ECS Exec audit log (/ecs/<name>/exec): a year by default, as audit trails usually must be."
+  type        = number
+  default     = 365
 }
 
 variable "kms_key_arn" {
@@ -37,6 +43,18 @@ variable "capacity_providers" {
   description = "Capacity providers of the cluster; the first one is the default strategy."
   type        = list(string)
   default     = ["FARGATE", "FARGATE_SPOT"]
+}
+
+variable "discovery_namespace" {
+  description = "DNS name of a Cloud Map private DNS namespace to create for discoverable services (e.g. \"shop-dev.internal\"); none when null. Needs vpc_id."
+  type        = string
+  default     = null
+}
+
+variable "vpc_id" {
+  description = "VPC the discovery namespace's private DNS zone belongs to (only with discovery_namespace)."
+  type        = string
+  default     = null
 }
 
 variable "tags" {

@@ -1,5 +1,5 @@
 # One ECS service: load_balanced (target group), discoverable (Cloud Map) or generic; Fargate or
-# EC2; deployment circuit breaker with rollback; ECS Exec; an optional EFS volume.
+# EC2; deployment circuit breaker with rollback; ECS Exec; EFS volumes (any number).
 #
 # cpu and memory are inputs (the seed hard-coded them). When wharf deploys the service
 # (wharf_deploys = true), Terraform creates it with a first task definition and then ignores
@@ -28,10 +28,10 @@ locals {
       containerPort = var.container_port
       protocol      = "tcp"
     }]
-    mountPoints = var.efs == null ? [] : [{
-      sourceVolume  = "efs"
-      containerPath = var.efs.container_path
-      readOnly      = var.efs.read_only
+    mountPoints = [for name, v in var.efs_volumes : {
+      sourceVolume  = name
+      containerPath = v.container_path
+      readOnly      = v.read_only
     }]
     logConfiguration = {
       logDriver = "awslogs"
@@ -45,6 +45,7 @@ locals {
 }
 
 resource "aws_ecs_task_definition" "this" {
+  #checkov:skip=CKV_AWS_97:Transit encryption is per volume in efs_volumes and on unless a volume says transit_encryption = false (checkov cannot see through the dynamic block)
   family                   = var.family != null ? var.family : var.name
   requires_compatibilities = [var.launch_type]
   network_mode             = "awsvpc"
@@ -55,16 +56,20 @@ resource "aws_ecs_task_definition" "this" {
   container_definitions    = jsonencode(local.container_definitions)
 
   dynamic "volume" {
-    for_each = var.efs == null ? [] : [var.efs]
+    for_each = var.efs_volumes
     content {
-      name = "efs"
+      name = volume.key
       efs_volume_configuration {
-        file_system_id     = volume.value.file_system_id
+        file_system_id = volume.value.file_system_id
+        # With an access point, the access point's directory is the root (ECS requires / or none).
         root_directory     = volume.value.access_point_id == null ? volume.value.root_directory : null
-        transit_encryption = "ENABLED"
-        authorization_config {
-          access_point_id = volume.value.access_point_id
-          iam             = volume.value.access_point_id == null ? "DISABLED" : "ENABLED"
+        transit_encryption = volume.value.transit_encryption ? "ENABLED" : "DISABLED"
+        dynamic "authorization_config" {
+          for_each = volume.value.access_point_id != null || volume.value.iam ? [1] : []
+          content {
+            access_point_id = volume.value.access_point_id
+            iam             = volume.value.iam ? "ENABLED" : "DISABLED"
+          }
         }
       }
     }
@@ -89,9 +94,17 @@ resource "aws_service_discovery_service" "this" {
   health_check_custom_config {
     failure_threshold = 1
   }
+
+  lifecycle {
+    precondition {
+      condition     = var.discovery_namespace_id != null
+      error_message = "A discoverable service needs discovery_namespace_id: set discovery_namespace on the cluster module and pass its discovery_namespace_id output."
+    }
+  }
 }
 
 resource "aws_ecs_service" "wharf" {
+  #checkov:skip=CKV_AWS_332:platform_version is a variable, LATEST by default (checkov cannot see through the FARGATE-only conditional)
   count = var.wharf_deploys ? 1 : 0
 
   name                               = var.name
@@ -146,6 +159,7 @@ resource "aws_ecs_service" "wharf" {
 }
 
 resource "aws_ecs_service" "terraform" {
+  #checkov:skip=CKV_AWS_332:platform_version is a variable, LATEST by default (checkov cannot see through the FARGATE-only conditional)
   count = var.wharf_deploys ? 0 : 1
 
   name                               = var.name

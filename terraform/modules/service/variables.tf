@@ -161,7 +161,7 @@ variable "container_port" {
 }
 
 variable "target_group_arn" {
-  description = "Target group of a load_balanced service."
+  description = "Target group of a load_balanced service: the alb module's target_group_arns[route] or the nlb module's target_group_arns[listener] (both `ip` groups; the group's port is container_port)."
   type        = string
   default     = null
 }
@@ -173,21 +173,44 @@ variable "health_check_grace_period" {
 }
 
 variable "discovery_namespace_id" {
-  description = "Cloud Map namespace of a discoverable service."
+  description = "Cloud Map namespace of a discoverable service (the cluster module's discovery_namespace_id); the service is then <name>.<namespace> in DNS."
   type        = string
   default     = null
 }
 
-variable "efs" {
-  description = "An EFS volume to mount: file system, optional access point, root directory, mount path."
-  type = object({
-    file_system_id  = string
-    access_point_id = optional(string)
-    root_directory  = optional(string, "/")
-    container_path  = string
-    read_only       = optional(bool, false)
-  })
-  default = null
+variable "efs_volumes" {
+  description = <<-EOT
+    EFS volumes of the task, by volume name; each is mounted in the container:
+      file_system_id     the file system (the efs module's file_system_id)
+      access_point_id    optional access point (the efs module's access_point_ids[...]); its directory is then the root
+      root_directory     directory of the file system to mount when there is no access point ("/" by default)
+      container_path     where the container sees it (absolute path)
+      read_only          mount read-only (false by default)
+      transit_encryption TLS between task and file system (true by default; required with an access point or iam)
+      iam                authorize with the task role (false by default; the role needs elasticfilesystem:ClientMount, and ClientWrite unless read_only)
+  EOT
+  type = map(object({
+    file_system_id     = string
+    access_point_id    = optional(string)
+    root_directory     = optional(string, "/")
+    container_path     = string
+    read_only          = optional(bool, false)
+    transit_encryption = optional(bool, true)
+    iam                = optional(bool, false)
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for v in values(var.efs_volumes) : startswith(v.container_path, "/") && startswith(v.root_directory, "/")])
+    error_message = "efs_volumes: container_path and root_directory must be absolute paths (start with /)."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.efs_volumes) : v.transit_encryption || (v.access_point_id == null && !v.iam)])
+    error_message = "efs_volumes: an access point or iam = true needs transit_encryption = true (ECS refuses them without TLS)."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.efs_volumes) : v.access_point_id == null || v.root_directory == "/"])
+    error_message = "efs_volumes: with an access_point_id, leave root_directory out (the access point's path is the root); set the directory on the access point instead."
+  }
 }
 
 variable "tags" {
