@@ -328,26 +328,61 @@ def _targets_tick(backend, service_tasks):
             tg = lb.get("targetGroupArn")
             if not tg:
                 continue
+            # Blue/green, linear and canary services: strategies.py registers their tasks
+            # in the production or the alternate group as the stage requires.
+            strategy = ((getattr(service, "deployment_configuration", None) or {}).get("strategy")
+                        or "ROLLING")
             for task in service_tasks(backend, service):
-                r = getattr(task, "_tb_reserve", None)
-                if not r or task.last_status != "RUNNING" or task.desired_status != "RUNNING":
+                if task.last_status != "RUNNING" or task.desired_status != "RUNNING":
                     continue
-                for (name, cport, host, _) in r["bound"]:
-                    if name == lb.get("containerName") and cport == lb.get("containerPort"):
-                        want.add((tg, r["ec2"], host))
+                r = getattr(task, "_tb_reserve", None)
+                if r:
+                    for (name, cport, host, _) in r["bound"]:
+                        if name == lb.get("containerName") and cport == lb.get("containerPort"):
+                            want.add((tg, r["ec2"], host))
+                    continue
+                # awsvpc (Fargate, or EC2 in awsvpc mode): ECS registers the task's ENI address
+                # with the container port in the group (target type ip).
+                ip = _task_ip(task)
+                if ip and strategy == "ROLLING" and lb.get("containerPort"):
+                    want.add((tg, ip, lb["containerPort"]))
     have = _registered_targets.setdefault((account, region), set())
     for (tg, inst, port) in sorted(want - have):
+        if not inst.startswith("i-"):
+            # An IP target: moto's RegisterTargets checks only instances, so the target goes in
+            # as ECS's own registration would put it.
+            group = elb.target_groups.get(tg)
+            if group is not None:
+                group.targets[inst] = {"Id": inst, "Port": port}
+                group.deregistered_targets.pop(inst, None)
+                have.add((tg, inst, port))
+            continue
         try:
             elb.register_targets(tg, [{"Id": inst, "Port": port}])
             have.add((tg, inst, port))
         except (TargetGroupNotFoundError, TargetNotRunning):  # deleted group, or the instance is going
             pass
     for (tg, inst, port) in sorted(have - want):
+        if not inst.startswith("i-"):
+            group = elb.target_groups.get(tg)
+            if group is not None and inst in group.targets:
+                group.deregistered_targets[inst] = group.targets.pop(inst)
+            have.discard((tg, inst, port))
+            continue
         try:
             elb.deregister_targets(tg, [{"Id": inst, "Port": port}])
         except (TargetGroupNotFoundError, InvalidTargetError):
             pass
         have.discard((tg, inst, port))
+
+
+def _task_ip(task):
+    """The private address of an awsvpc task's ENI, once it has one."""
+    for a in getattr(task, "attachments", None) or []:
+        for d in a.get("details", []):
+            if d.get("name") == "privateIPv4Address" and d.get("value"):
+                return d["value"]
+    return None
 
 
 def tick(backend, request_stop, service_tasks):

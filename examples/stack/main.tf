@@ -1,5 +1,6 @@
 # Example stack: one environment of an app ("shop") with a public application load balancer
-# (HTTPS, HTTP redirected) and a web service behind it that mounts two EFS volumes, an API
+# (HTTPS, HTTP redirected) routing /admin/* to an admin service and the rest to a web service
+# that mounts two EFS volumes, an API
 # exposed through a network load balancer (TCP), a search service found through Cloud Map
 # (search.<app>-<env>.internal), a worker, the roles, and the config bucket; it produces every
 # output wharf reads (cluster_name, services, job_task_definition_family, subnet_ids,
@@ -47,7 +48,7 @@ data "aws_vpc" "main" {
 module "cluster" {
   source              = "../../terraform/modules/cluster"
   name                = local.prefix
-  log_groups          = ["web", "api", "search", "worker", "migrate"]
+  log_groups          = ["web", "admin", "api", "search", "worker", "migrate"]
   discovery_namespace = "${local.prefix}.internal"
   vpc_id              = var.vpc_id
 }
@@ -75,6 +76,12 @@ module "alb" {
   certificate_arn = var.certificate_arn
   http_only       = var.http_only
   routes = {
+    admin = {
+      port              = 8080
+      priority          = 5
+      paths             = ["/admin", "/admin/*"]
+      health_check_path = "/admin/health"
+    }
     web = {
       port              = 8080
       priority          = 10
@@ -202,6 +209,25 @@ module "web" {
       read_only      = true
     }
   }
+}
+
+module "admin" {
+  source             = "../../terraform/modules/service"
+  name               = "${local.prefix}-admin"
+  kind               = "load_balanced"
+  cluster_arn        = module.cluster.cluster_arn
+  region             = var.region
+  image              = local.image
+  command            = ["admin"]
+  desired_count      = var.admin_count
+  container_port     = 8080
+  target_group_arn   = module.alb.target_group_arns["admin"]
+  execution_role_arn = module.roles.execution_role_arn
+  task_role_arn      = module.roles.task_role_arn
+  subnet_ids         = var.private_subnet_ids
+  security_group_ids = [aws_security_group.tasks.id]
+  log_group_name     = module.cluster.log_group_names["admin"]
+  wharf_deploys      = var.wharf_deploys
 }
 
 module "api" {

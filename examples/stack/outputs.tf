@@ -7,6 +7,7 @@ output "services" {
   description = "Service label => ECS service name; wharf watches these after `wharf apply`."
   value = {
     web    = module.web.service_name
+    admin  = module.admin.service_name
     api    = module.api.service_name
     search = module.search.service_name
     worker = module.worker.service_name
@@ -48,7 +49,17 @@ output "file_system_id" {
   value       = module.files.file_system_id
 }
 
+output "access_point_ids" {
+  description = "EFS access points of the file system (uploads), for task definitions wharf registers."
+  value       = module.files.access_point_ids
+}
+
 output "execution_role_arn" {
   description = "Execution role for task definitions."
   value       = module.roles.execution_role_arn
+}
+
+output "task_role_arn" {
+  description = "Task role for task definitions."
+  value       = module.roles.task_role_arn
 }

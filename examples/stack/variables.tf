@@ -66,6 +66,12 @@ variable "web_count" {
   default     = 2
 }
 
+variable "admin_count" {
+  description = "Tasks of the admin service (the load balancer's /admin route)."
+  type        = number
+  default     = 1
+}
+
 variable "api_count" {
   description = "Tasks of the api service (behind the network load balancer)."
   type        = number

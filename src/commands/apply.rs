@@ -29,6 +29,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         timeout: args.timeout,
         quiet_stdout: ctx.out.is_json(),
         record: true,
+        put_back: true,
     };
     apply::terraform_apply(ctx, &env, &opts).await
 }

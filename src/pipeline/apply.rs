@@ -131,6 +131,103 @@ pub struct ApplyOptions {
     /// Record the tag as the environment's last good one when the apply (and its watch)
     /// succeeds. `wharf all` and `wharf ci` record it only when every stage passed.
     pub record: bool,
+    /// When the watch of the services fails (exit 1 or 4) after applying a tag, apply Terraform
+    /// again with the environment's last good tag, so that its state does not keep a tag the
+    /// services do not run (false for that second apply itself).
+    pub put_back: bool,
+}
+
+/// What putting Terraform back on an earlier tag came to.
+pub struct PutBack {
+    pub exit_code: i32,
+    pub duration_secs: f64,
+    pub error: Option<String>,
+}
+
+/// The last good tag recorded for `env`, read before an apply that may have to be undone; a
+/// failed read is said and taken as none.
+pub async fn last_good_tag(ctx: &Settings, env: &str) -> Option<String> {
+    match record::latest(ctx, env, Record::Applied).await {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.out.warn(format!(
+                "cannot read the last applied tag, so a failure after the apply cannot put Terraform back: {}",
+                e.message
+            ));
+            None
+        }
+    }
+}
+
+/// Terraform applied `applied` for `env`, and what followed failed (the watch of its services,
+/// a deploy, a smoke test): its state holds a tag the services do not (or should not) run, and
+/// the next apply would roll it out again. With the last good tag recorded (`previous`),
+/// Terraform is applied again with it and its services watched; without one, the warning says
+/// what the state holds and what to run. `None` when nothing was applied.
+pub async fn put_back(
+    ctx: &Settings,
+    env: &str,
+    applied: &str,
+    previous: Option<String>,
+    timeout: Duration,
+    why: &str,
+) -> Option<PutBack> {
+    let inner = ctx.for_env(env);
+    let Some(previous) = previous.filter(|p| p != applied) else {
+        inner.out.warn(format!(
+            "Terraform's state for `{env}` now holds tag {applied}, and wharf has no earlier tag \
+             recorded for `{env}` to put back; run `wharf apply --env {env} --tag <the last good \
+             tag>` so that the next apply does not roll {applied} out again"
+        ));
+        return None;
+    };
+    inner.out.status(format!(
+        "==> putting Terraform back on tag {previous} (tag {applied} was applied, and {why})"
+    ));
+    let started = std::time::Instant::now();
+    let outcome = Box::pin(terraform_apply(
+        &inner,
+        env,
+        &ApplyOptions {
+            tag: Some(previous.clone()),
+            auto_approve: true,
+            no_wait: false,
+            timeout,
+            quiet_stdout: ctx.out.is_json(),
+            record: false,
+            put_back: false,
+        },
+    ))
+    .await;
+    let duration_secs = started.elapsed().as_secs_f64();
+    let (exit_code, error) = match outcome {
+        Ok(0) => (0, None),
+        Ok(c) => (
+            c,
+            Some(format!(
+                "terraform apply with tag {previous} exited with {c}"
+            )),
+        ),
+        Err(e) => {
+            inner.out.error(&e);
+            (e.exit_code(), Some(e.message.clone()))
+        }
+    };
+    if exit_code == 0 {
+        inner
+            .out
+            .status(format!("<== Terraform is back on tag {previous}"));
+    } else {
+        inner.out.warn(format!(
+            "Terraform could not be put back on tag {previous}; its state may still hold \
+             {applied}: run `wharf apply --env {env} --tag {previous}`"
+        ));
+    }
+    Some(PutBack {
+        exit_code,
+        duration_secs,
+        error,
+    })
 }
 
 /// `terraform apply` for `env`, then the rollout of the services Terraform owns (those in its
@@ -148,6 +245,10 @@ pub async fn terraform_apply(ctx: &Settings, env: &str, opts: &ApplyOptions) -> 
     }
     terraform::select_workspace(&project).await?;
     keep_switching_services(ctx, &project, opts.tag.as_deref()).await?;
+    let previous = match &opts.tag {
+        Some(_) if opts.put_back && !opts.no_wait => last_good_tag(ctx, env).await,
+        _ => None,
+    };
     let mut args = vec!["apply".to_string()];
     if opts.auto_approve {
         args.push("-auto-approve".into());
@@ -167,6 +268,16 @@ pub async fn terraform_apply(ctx: &Settings, env: &str, opts: &ApplyOptions) -> 
     } else {
         watch_terraform_services(ctx, &manifest, env, since, opts.timeout).await?
     };
+    if code != 0 && opts.put_back {
+        if let Some(tag) = &opts.tag {
+            let why = if code == 4 {
+                "its services did not finish rolling out in time"
+            } else {
+                "its services failed to roll out"
+            };
+            put_back(ctx, env, tag, previous, opts.timeout, why).await;
+        }
+    }
     if code == 0 && opts.record {
         if let Some(tag) = &opts.tag {
             record::put(ctx, env, Record::Applied, tag).await;

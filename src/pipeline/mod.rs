@@ -164,16 +164,7 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
         }
         if *stage == Stage::Apply {
             if let Some(env) = &run.env {
-                terraform_before = Some(match record::latest(ctx, env, Record::Applied).await {
-                    Ok(t) => t,
-                    Err(e) => {
-                        ctx.out.warn(format!(
-                            "cannot read the last applied tag, so a failure after the apply cannot put Terraform back: {}",
-                            e.message
-                        ));
-                        None
-                    }
-                });
+                terraform_before = Some(apply::last_good_tag(ctx, env).await);
             }
         }
         let outcome = run_stage(ctx, run, stage, before.as_ref()).await;
@@ -225,78 +216,32 @@ pub async fn run_stages(ctx: &Settings, run: &PipelineRun) -> (Vec<StageResult>,
 }
 
 /// After a stage that failed once Terraform had applied this run's tag (the deploy, or the smoke
-/// test and its rollback), Terraform's state holds a tag the services no longer run, and the
-/// next apply would roll it out again. With the tag of the last successful apply recorded,
-/// Terraform is applied again with it; without one, say what the state holds and how to fix it.
+/// test and its rollback), Terraform is put back on the last good tag (`apply::put_back`).
 async fn put_terraform_back(
     ctx: &Settings,
     run: &PipelineRun,
     env: &str,
     previous: Option<String>,
 ) -> Option<StageResult> {
-    let inner = ctx.for_env(env);
-    let Some(previous) = previous.filter(|p| *p != run.tag) else {
-        inner.out.warn(format!(
-            "Terraform's state for `{env}` now holds tag {} from this run's apply stage, and wharf \
-             has no earlier tag recorded for `{env}` to put back; run `wharf apply --env {env} \
-             --tag <the last good tag>` so that the next apply does not roll {} out again",
-            run.tag, run.tag
-        ));
-        return None;
-    };
-    inner.out.status(format!(
-        "==> putting Terraform back on tag {previous} (this run applied {}, and a later stage failed)",
-        run.tag
-    ));
-    let started = Instant::now();
-    let outcome = apply::terraform_apply(
-        &inner,
+    let done = apply::put_back(
+        ctx,
         env,
-        &apply::ApplyOptions {
-            tag: Some(previous.clone()),
-            auto_approve: ctx.yes,
-            no_wait: false,
-            timeout: run.timeout,
-            quiet_stdout: ctx.out.is_json(),
-            record: false,
-        },
+        &run.tag,
+        previous,
+        run.timeout,
+        "a later stage failed",
     )
-    .await;
-    let duration_secs = started.elapsed().as_secs_f64();
-    let (exit_code, error) = match outcome {
-        Ok(0) => (0, None),
-        Ok(c) => (
-            c,
-            Some(format!(
-                "terraform apply with tag {previous} exited with {c}"
-            )),
-        ),
-        Err(e) => {
-            inner.out.error(&e);
-            (e.exit_code(), Some(e.message.clone()))
-        }
-    };
-    if exit_code == 0 {
-        inner
-            .out
-            .status(format!("<== Terraform is back on tag {previous}"));
-    } else {
-        inner.out.warn(format!(
-            "Terraform could not be put back on tag {previous}; its state may still hold {}: \
-             run `wharf apply --env {env} --tag {previous}`",
-            run.tag
-        ));
-    }
+    .await?;
     Some(StageResult {
         stage: "restore",
-        outcome: if exit_code == 0 {
+        outcome: if done.exit_code == 0 {
             StageOutcome::Ok
         } else {
             StageOutcome::Failed
         },
-        duration_secs,
-        error,
-        exit_code,
+        duration_secs: done.duration_secs,
+        error: done.error,
+        exit_code: done.exit_code,
     })
 }
 
@@ -393,6 +338,7 @@ async fn run_stage(
                     timeout: run.timeout,
                     quiet_stdout: ctx.out.is_json(),
                     record: false,
+                    put_back: true,
                 },
             )
             .await

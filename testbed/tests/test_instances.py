@@ -312,3 +312,41 @@ def test_auto_scaling_instances_join_the_cluster_and_a_terminated_one_is_replace
     assert amis[new[0]["InstanceId"]] == other
     ecs.wait_completed("web")
     assert len(ecs.tasks("web")) == 2
+
+
+def test_fargate_tasks_are_registered_by_ip_and_deregistered_when_they_stop(ecs):
+    """A service in awsvpc mode with a load balancer: ECS registers each running task's ENI
+    address with the container port in the target group (target type ip), and takes it out
+    when the task stops."""
+    vpc = aws("ec2", "create-vpc", "--cidr-block", "10.9.0.0/16")["Vpc"]["VpcId"]
+    subnet = aws("ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "10.9.1.0/24")["Subnet"]["SubnetId"]
+    sg = aws("ec2", "create-security-group", "--group-name", "tb-ip", "--description", "ip targets",
+             "--vpc-id", vpc)["GroupId"]
+    tg = aws("elbv2", "create-target-group", "--name", "tb-ip", "--protocol", "TCP", "--port", "9000",
+             "--vpc-id", vpc, "--target-type", "ip")["TargetGroups"][0]["TargetGroupArn"]
+    td = ecs.register("api", [container("api", "scripted/api:1", portMappings=[{"containerPort": 9000}],
+                                        environment=[{"name": "TESTBED_RUN_CONTAINERS", "value": "0"}])],
+                      network_mode="awsvpc")
+    ecs.create_service("api", td, desired=2, **{
+        "--launch-type": "FARGATE",
+        "--network-configuration": json.dumps({"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [sg]}}),
+        "--load-balancers": json.dumps([{"targetGroupArn": tg, "containerName": "api", "containerPort": 9000}])})
+    ecs.wait_completed("api")
+    ips = set()
+    for t in ecs.tasks("api"):
+        details = {d["name"]: d["value"] for d in t["attachments"][0]["details"]}
+        ips.add(details["privateIPv4Address"])
+    assert len(ips) == 2
+    health = wait_for(lambda: (lambda h: h if len(h) == 2 else None)(
+        aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"]),
+        timeout=20, what="two targets")
+    assert sorted((h["Target"]["Id"], h["Target"]["Port"]) for h in health) == sorted((ip, 9000) for ip in ips)
+
+    aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "api", "--desired-count", "1")
+    left = wait_for(lambda: (lambda h: h if len([x for x in h if x["TargetHealth"]["State"] != "draining"]) == 1
+                             else None)(
+        aws("elbv2", "describe-target-health", "--target-group-arn", tg)["TargetHealthDescriptions"]),
+        timeout=20, what="one target left")
+    (running,) = ecs.tasks("api")
+    ip = {d["name"]: d["value"] for d in running["attachments"][0]["details"]}["privateIPv4Address"]
+    assert [h["Target"]["Id"] for h in left if h["TargetHealth"]["State"] != "draining"] == [ip]

@@ -473,7 +473,7 @@ fn a_failed_smoke_test_puts_terraform_back_on_the_last_good_tag() {
     .stderr(predicate::str::contains("smoke web: FAILED"))
     .stderr(predicate::str::contains(format!("rolling back {family}:")))
     .stderr(predicate::str::contains(
-        "==> putting Terraform back on tag t1 (this run applied t2, and a later stage failed)",
+        "==> putting Terraform back on tag t1 (tag t2 was applied, and a later stage failed)",
     ))
     .stderr(predicate::str::contains("<== Terraform is back on tag t1"))
     .stderr(predicate::str::is_match(r"restore +ok").unwrap());

@@ -88,7 +88,7 @@ pub(crate) fn provider_for_the_test_bed() -> String {
 }
 
 /// A VPC of the test bed with two subnets in two zones.
-fn network(cidr_prefix: &str) -> (String, String, String) {
+pub(crate) fn network(cidr_prefix: &str) -> (String, String, String) {
     let vpc = aws(&[
         "ec2",
         "create-vpc",
@@ -171,7 +171,7 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
     std::fs::write(
         stack.join("testbed.tfvars"),
         format!(
-            "app = \"{app}\"\nregistry = \"{}\"\nvpc_id = \"{vpc}\"\npublic_subnet_ids = [\"{a}\", \"{b}\"]\nprivate_subnet_ids = [\"{a}\", \"{b}\"]\ncertificate_arn = \"{certificate}\"\nweb_count = 0\napi_count = 0\nsearch_count = 0\n",
+            "app = \"{app}\"\nregistry = \"{}\"\nvpc_id = \"{vpc}\"\npublic_subnet_ids = [\"{a}\", \"{b}\"]\nprivate_subnet_ids = [\"{a}\", \"{b}\"]\ncertificate_arn = \"{certificate}\"\nweb_count = 0\nadmin_count = 0\napi_count = 0\nsearch_count = 0\n",
             support::registry()
         ),
     )
@@ -227,8 +227,8 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
     let groups = groups["logGroups"].as_array().unwrap();
     assert_eq!(
         groups.len(),
-        6,
-        "web, api, search, worker, migrate and exec: {groups:?}"
+        7,
+        "web, admin, api, search, worker, migrate and exec: {groups:?}"
     );
     for g in groups {
         let days = if g["logGroupName"] == format!("/ecs/{cluster}/exec") {
@@ -244,7 +244,7 @@ fn the_example_stack_applies_against_the_test_bed_and_is_destroyed() {
         .values()
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
-    assert_eq!(names.len(), 4, "web, api, search, worker: {outputs}");
+    assert_eq!(names.len(), 5, "web, admin, api, search, worker: {outputs}");
     let mut args = vec![
         "ecs",
         "describe-services",

@@ -233,43 +233,75 @@ pub fn busybox_image() -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
     IMAGE
         .get_or_init(|| {
-            require_testbed();
             let reference = format!("{}/wharf-test/busybox:1", registry());
-            let dir = tempfile::tempdir().expect("a temp dir");
-            std::fs::copy("/bin/busybox", dir.path().join("busybox"))
-                .expect("/bin/busybox (Debian busybox-static) exists");
-            std::fs::write(
-                dir.path().join("Dockerfile"),
-                "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\nCMD [\"/bin/sh\"]\n",
-            )
-            .expect("write Dockerfile");
-            let engine = std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into());
-            let run = |args: &[&str], stdin: Option<&str>| {
-                use std::io::Write;
-                let mut child = Command::new(&engine)
-                    .args(args)
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::piped())
-                    .spawn()
-                    .expect("the container engine runs");
-                if let Some(input) = stdin {
-                    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-                }
-                let out = child.wait_with_output().expect("the engine finishes");
-                assert!(out.status.success(), "{engine} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
-            };
-            // As on AWS, the image goes to an ECR repository that exists (wharf checks with
-            // ecr:DescribeImages that the images it deploys are there).
-            ensure_ecr_repository("wharf-test/busybox");
-            let dir_str = dir.path().to_str().expect("utf-8 path").to_string();
-            run(&["build", "-q", "-t", &reference, &dir_str], None);
-            let password = std::env::var("WHARF_TESTBED_REGISTRY_PASSWORD").unwrap_or_else(|_| format!("{ACCOUNT}-auth-token"));
-            run(&["login", "-u", "AWS", "--password-stdin", &registry()], Some(&password));
-            run(&["push", &reference], None);
+            push_busybox_image(&reference, "CMD [\"/bin/sh\"]\n", &[]);
             reference
         })
         .clone()
+}
+
+/// Builds a FROM-scratch image with the machine's static busybox as its shell (`/bin/*`), the
+/// given extra files (path in the image, content) and the Dockerfile lines in `tail`, and pushes
+/// it to the test bed's registry as `reference` (`<registry>/<repository>:<tag>`), creating the
+/// ECR repository first, as on AWS (wharf checks with ecr:DescribeImages that the images it
+/// deploys are there).
+pub fn push_busybox_image(reference: &str, tail: &str, files: &[(&str, &str)]) {
+    require_testbed();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy("/bin/busybox", dir.path().join("busybox"))
+        .expect("/bin/busybox (Debian busybox-static) exists");
+    let mut dockerfile = "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV PATH=/bin\n".to_string();
+    for (i, (path, content)) in files.iter().enumerate() {
+        let name = format!("file{i}");
+        std::fs::write(dir.path().join(&name), content).expect("write an image file");
+        dockerfile.push_str(&format!("COPY {name} {path}\n"));
+    }
+    dockerfile.push_str(tail);
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    let engine = std::env::var("WHARF_TESTBED_ENGINE").unwrap_or_else(|_| "docker".into());
+    let run = |args: &[&str], stdin: Option<&str>| {
+        use std::io::Write;
+        let mut child = Command::new(&engine)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the container engine runs");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("the engine finishes");
+        assert!(
+            out.status.success(),
+            "{engine} {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let repository = reference
+        .split_once('/')
+        .map(|(_, rest)| rest)
+        .unwrap_or(reference);
+    let repository = repository
+        .rsplit_once(':')
+        .map(|(r, _)| r)
+        .unwrap_or(repository);
+    ensure_ecr_repository(repository);
+    let dir_str = dir.path().to_str().expect("utf-8 path").to_string();
+    run(&["build", "-q", "-t", reference, &dir_str], None);
+    let password = std::env::var("WHARF_TESTBED_REGISTRY_PASSWORD")
+        .unwrap_or_else(|_| format!("{ACCOUNT}-auth-token"));
+    run(
+        &["login", "-u", "AWS", "--password-stdin", &registry()],
+        Some(&password),
+    );
+    run(&["push", reference], None);
 }
 
 /// Creates the ECR repository `name` in the test bed unless it exists.
