@@ -670,11 +670,45 @@ struct TfOutputs {
 impl Object for TfOutputs {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let name = key.as_str()?;
+        let unresolved = || Value::from_object(UnresolvedOutput(format!("tf.{name}")));
         match &self.state.tf {
-            Some(map) => map.get(name).map(Value::from_serialize),
-            None if self.state.offline => Some(Value::from(marker(&format!("tf.{name}")))),
+            // Known only after apply (a plan's outputs): the marker, and its parts too.
+            Some(map) => map.get(name).map(|v| match v.as_str() {
+                Some(s) if is_unresolved(s) => unresolved(),
+                _ => Value::from_serialize(v),
+            }),
+            None if self.state.offline => Some(unresolved()),
             None => None,
         }
+    }
+}
+
+/// A Terraform output whose value is not known here (offline, or only after apply): it renders
+/// as its marker, and an attribute or item of it is unresolved in turn (`tf.services.web`,
+/// `tf.subnet_ids[0]`), so templates that reach into map and list outputs validate offline.
+#[derive(Debug)]
+struct UnresolvedOutput(String);
+
+impl Object for UnresolvedOutput {
+    fn repr(self: &Arc<Self>) -> minijinja::value::ObjectRepr {
+        minijinja::value::ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let path = match (key.as_str(), key.as_i64()) {
+            (Some(k), _) => format!("{}.{k}", self.0),
+            (None, Some(i)) => format!("{}[{i}]", self.0),
+            _ => format!("{}[{key}]", self.0),
+        };
+        Some(Value::from_object(UnresolvedOutput(path)))
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        true
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&marker(&self.0))
     }
 }
 
@@ -1051,6 +1085,31 @@ mod tests {
         let (_d, m) = project(&TD.replace("{{ vars.level }}", "{{ tf.level }}"), "");
         let r = render_unit(&offline_inputs(&m, "dev", None), Unit::Service("web")).unwrap();
         assert_eq!(r.unresolved, ["account", "tag", "tf.level"]);
+    }
+
+    #[test]
+    fn offline_parts_of_map_and_list_outputs_are_unresolved_too() {
+        let (_d, m) = project(
+            &TD.replace(
+                "{{ vars.level }}",
+                "{{ tf.services.web }} {{ tf.subnet_ids[0] }} {{ tf.services[service] }}",
+            ),
+            "",
+        );
+        let r = render_unit(&offline_inputs(&m, "dev", None), Unit::Service("web")).unwrap();
+        assert_eq!(
+            r.task_definition["containerDefinitions"][0]["environment"][0]["value"],
+            format!(
+                "{} {} {}",
+                marker("tf.services.web"),
+                marker("tf.subnet_ids[0]"),
+                marker("tf.services.web")
+            )
+        );
+        assert_eq!(
+            r.unresolved,
+            ["account", "tag", "tf.services.web", "tf.subnet_ids[0]"]
+        );
     }
 
     #[test]

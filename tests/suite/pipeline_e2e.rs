@@ -419,7 +419,7 @@ fn a_failed_smoke_test_puts_terraform_back_on_the_last_good_tag() {
     wharf(&["all", "--env", "local", "--tag", "t0", "--yes", "--timeout", "2m"])
         .code(1)
         .stderr(predicate::str::contains(
-            "Terraform's state for `local` now holds tag t0 from this run's apply stage, and wharf has no earlier tag recorded",
+            "Terraform's state for `local` now holds tag t0, and wharf has no earlier tag recorded",
         ));
     assert_eq!(terraform_tag(&p), "t0");
     // A good run records its tag.
