@@ -57,6 +57,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             ctx,
             "wait",
             targets,
+            Default::default(),
             since,
             args.timeout,
             &mut view,

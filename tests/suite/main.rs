@@ -24,6 +24,7 @@ mod operate_local_e2e;
 mod operate_run_e2e;
 mod operate_secrets_e2e;
 mod pipeline_e2e;
+mod strategies_e2e;
 mod terraform_apply_e2e;
 mod terraform_e2e;
 mod terraform_modules;
