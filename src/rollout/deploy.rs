@@ -633,7 +633,14 @@ pub async fn handle_failure(
                     "{}: stopping service deployment {} with ROLLBACK (StopServiceDeployment)",
                     outcome.target.service, report.arn
                 ));
-                conn.ecs.roll_back_service_deployment(&report.arn).await?;
+                if let Err(e) = conn.ecs.roll_back_service_deployment(&report.arn).await {
+                    // A first deployment has nothing to roll back to; the result says timed out.
+                    view.note(&format!(
+                        "{}: the deployment could not be stopped: {}",
+                        outcome.target.service, e.message
+                    ));
+                    return Ok((diagnosis, None));
+                }
                 let strategies = HashMap::from([(
                     outcome.target.service.clone(),
                     StrategyOptions {

@@ -424,7 +424,7 @@ fn linear_shifts_production_traffic_in_its_steps() {
     let alb = alb();
     let p = project(
         &alb,
-        "strategy = \"linear\"\nbake_time = 0\n\n[services.web.deployment.linear]\nstep_percent = 25.0\nstep_bake_time = 2\n",
+        "strategy = \"linear\"\nbake_time = 0\n\n[services.web.deployment.linear]\nstep_percent = 25.0\nstep_bake_time = 4\n",
     );
     deploy(&p, "v1").success();
     let (seen, ok, result) = deploy_sampling(&p, "v2", &alb.prod, &alb.green);
@@ -447,7 +447,7 @@ fn canary_holds_at_its_percent_for_its_bake_time() {
     let alb = alb();
     let p = project(
         &alb,
-        "strategy = \"canary\"\nbake_time = 0\n\n[services.web.deployment.canary]\npercent = 10.0\nbake_time = 4\n",
+        "strategy = \"canary\"\nbake_time = 0\n\n[services.web.deployment.canary]\npercent = 10.0\nbake_time = 10\n",
     );
     deploy(&p, "v1").success();
     let (seen, ok, result) = deploy_sampling(&p, "v2", &alb.prod, &alb.green);
@@ -456,8 +456,8 @@ fn canary_holds_at_its_percent_for_its_bake_time() {
     assert_eq!(shares, vec![0.0, 10.0, 100.0]);
     let (_, first, last) = seen[1];
     assert!(
-        last - first >= Duration::from_secs(3),
-        "the canary held 10 % for its 4 s bake time (seen for {:?})",
+        last - first >= Duration::from_secs(6),
+        "the canary held 10 % through its 10 s bake time (seen for {:?})",
         last - first
     );
 }
@@ -572,9 +572,14 @@ fn a_crashing_green_trips_the_circuit_breaker_and_ecs_rolls_back() {
 fn rollback_during_the_bake_returns_all_traffic_to_blue() {
     fast_minutes();
     let alb = alb();
-    let p = project(&alb, "strategy = \"blue_green\"\nbake_time = 120\n");
+    let p = project(&alb, "strategy = \"blue_green\"\nbake_time = 0\n");
     deploy(&p, "v1").success();
-    // v1's bake lasted 2 minutes (seconds here) too; v2 is left to ECS and caught in its bake.
+    // v2 bakes for 2 minutes (seconds here); it is left to ECS and caught in its bake.
+    let toml = std::fs::read_to_string(p.path().join("wharf.toml")).unwrap();
+    p.write(
+        "wharf.toml",
+        &toml.replace("bake_time = 0", "bake_time = 120"),
+    );
     p.wharf()
         .args(["deploy", "--env", "local", "--tag", "v2", "--no-wait"])
         .assert()
