@@ -358,6 +358,18 @@ pub struct RevisionTraffic {
 }
 
 impl Report {
+    /// Records wharf's own answer to a pause hook at `stage` (the next snapshot is already at
+    /// another stage, without the hook).
+    pub fn answered(&mut self, stage: &str, passed: bool) {
+        for h in self
+            .hooks
+            .iter_mut()
+            .filter(|h| h.stage == stage && h.hook == "pause hook")
+        {
+            h.status = if passed { "SUCCEEDED" } else { "FAILED" }.to_string();
+        }
+    }
+
     /// Records `s`, seen `at_secs` into the watch.
     pub fn record(&mut self, s: &Snapshot, at_secs: f64, names: &HashMap<String, String>) {
         self.arn = s.arn.clone();
@@ -557,6 +569,9 @@ mod tests {
         r.record(&s, 1.23, &names());
         assert_eq!(r.stages[0].at_secs, 1.2);
         assert_eq!(r.hooks[0].hook, "pause hook");
+        assert_eq!(r.hooks[0].status, "AWAITING_ACTION");
+        r.answered("POST_TEST_TRAFFIC_SHIFT", true);
+        assert_eq!(r.hooks[0].status, "SUCCEEDED");
         assert_eq!(r.production_traffic[0].revision, "web:2");
     }
 }

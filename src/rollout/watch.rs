@@ -521,6 +521,8 @@ async fn follow(
                     }
                     ecs.continue_service_deployment(&arn, &pause.id, result.is_err())
                         .await?;
+                    f.report
+                        .answered("POST_TEST_TRAFFIC_SHIFT", result.is_ok());
                 }
                 None => view.note(&format!(
                     "{name}: ECS holds the deployment at a pause hook at {} until it is answered: aws ecs continue-service-deployment --service-deployment-arn {arn} --hook-id {}",

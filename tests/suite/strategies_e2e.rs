@@ -389,6 +389,9 @@ fn blue_green_moves_all_traffic_to_green_after_the_test_traffic_smoke_test_passe
         stderr.contains("smoke test on test traffic passed"),
         "{stderr}"
     );
+    let hooks = &result["services"][0]["service_deployment"]["hooks"];
+    assert_eq!(hooks[0]["stage"], "POST_TEST_TRAFFIC_SHIFT", "{hooks}");
+    assert_eq!(hooks[0]["status"], "SUCCEEDED", "{hooks}");
     assert!(stderr.contains("production traffic: "), "{stderr}");
     assert!(stderr.contains("(both revisions run 2 min"), "{stderr}");
     // Judged by the AWS CLI: the smoke test ran on test traffic before production moved, and
