@@ -92,6 +92,8 @@ struct Followed {
     answered: HashSet<String>,
     report: Report,
     bake_started: Option<Instant>,
+    /// A failed call was told (once).
+    told_error: bool,
 }
 
 impl Outcome {
@@ -314,7 +316,20 @@ pub async fn watch_with(
             }
             if let Some(f) = t.followed.as_mut() {
                 let (judged, told) =
-                    follow(ecs, &name, f, &service, since, start.elapsed(), view).await?;
+                    match follow(ecs, &name, f, &service, since, start.elapsed(), view).await {
+                        Ok(followed) => followed,
+                        Err(e) => {
+                            // Throttled, or no permission for the service deployment calls:
+                            // this poll is judged by the service alone.
+                            if !std::mem::replace(&mut f.told_error, true) {
+                                view.note(&format!(
+                                    "{name}: cannot follow the service deployment ({}); judging by DescribeServices until it answers",
+                                    first_line(&e.message)
+                                ));
+                            }
+                            (None, false)
+                        }
+                    };
                 changed |= told;
                 verdict = match (verdict, judged) {
                     // Gone is gone, whatever the deployment says.
