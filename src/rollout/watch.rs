@@ -315,21 +315,30 @@ pub async fn watch_with(
                 t.followed = Some(Followed::default());
             }
             if let Some(f) = t.followed.as_mut() {
-                let (judged, told) =
-                    match follow(ecs, &name, f, &service, since, start.elapsed(), view).await {
-                        Ok(followed) => followed,
-                        Err(e) => {
-                            // Throttled, or no permission for the service deployment calls:
-                            // this poll is judged by the service alone.
-                            if !std::mem::replace(&mut f.told_error, true) {
-                                view.note(&format!(
+                let (judged, told) = match follow(
+                    ecs,
+                    &name,
+                    f,
+                    &service,
+                    since,
+                    start.elapsed(),
+                    view,
+                )
+                .await
+                {
+                    Ok(followed) => followed,
+                    Err(e) => {
+                        // Throttled, or no permission for the service deployment calls:
+                        // this poll is judged by the service alone.
+                        if !std::mem::replace(&mut f.told_error, true) {
+                            view.note(&format!(
                                     "{name}: cannot follow the service deployment ({}); judging by DescribeServices until it answers",
                                     first_line(&e.message)
                                 ));
-                            }
-                            (None, false)
                         }
-                    };
+                        (None, false)
+                    }
+                };
                 changed |= told;
                 verdict = match (verdict, judged) {
                     // Gone is gone, whatever the deployment says.
