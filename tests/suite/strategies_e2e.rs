@@ -175,6 +175,57 @@ fn share(rule: &str, group: &str) -> f64 {
     }
 }
 
+/// [`share`] for sampling while a deploy runs: the same DescribeRules, sent to the test bed as
+/// one HTTP request (about 0.1 s, where the AWS CLI takes a second or more on a busy machine and
+/// would miss a step).
+fn sampled_share(rule: &str, group: &str) -> f64 {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "-X", "POST", &format!("{}/", support::endpoint())])
+        .args([
+            "-H",
+            "Authorization: AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=0",
+        ])
+        .args(["--data-urlencode", "Action=DescribeRules"])
+        .args(["--data-urlencode", "Version=2015-12-01"])
+        .args(["--data-urlencode", &format!("RuleArns.member.1={rule}")])
+        .output()
+        .expect("curl runs");
+    let xml = String::from_utf8_lossy(&out.stdout);
+    let tag = |text: &str, name: &str| -> Option<String> {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    let Some(groups) = tag(&xml, "TargetGroups") else {
+        // A plain forward: all to its one group.
+        return if tag(&xml, "TargetGroupArn").as_deref() == Some(group) {
+            100.0
+        } else {
+            0.0
+        };
+    };
+    let weights: Vec<(String, f64)> = groups
+        .split("<member>")
+        .filter_map(|m| {
+            Some((
+                tag(m, "TargetGroupArn")?,
+                tag(m, "Weight")?.parse::<f64>().ok()?,
+            ))
+        })
+        .collect();
+    let total: f64 = weights.iter().map(|(_, w)| w).sum();
+    let mine: f64 = weights
+        .iter()
+        .filter(|(g, _)| g == group)
+        .map(|(_, w)| w)
+        .sum();
+    if total == 0.0 {
+        0.0
+    } else {
+        (1000.0 * mine / total).round() / 10.0
+    }
+}
+
 const SERVE: &str = r#"["sh", "-c", "echo serving; while true; do sleep 1; done"]"#;
 const CRASH: &str = r#"["sh", "-c", "echo boom; exit 3"]"#;
 const PORTS: &str = r#",
@@ -307,7 +358,7 @@ fn deploy_sampling(
     let mut seen: Vec<(f64, Instant, Instant)> = Vec::new();
     loop {
         let now = Instant::now();
-        let s = share(rule, group);
+        let s = sampled_share(rule, group);
         match seen.last_mut() {
             Some(last) if last.0 == s => last.2 = now,
             _ => seen.push((s, now, now)),
@@ -348,7 +399,7 @@ fn blue_green_moves_all_traffic_to_green_after_the_test_traffic_smoke_test_passe
                 let Ok(mut stream) = stream else { continue };
                 let mut buf = [0u8; 1024];
                 let _ = stream.read(&mut buf);
-                asked.lock().unwrap().push(share(&prod, &green));
+                asked.lock().unwrap().push(sampled_share(&prod, &green));
                 let _ = stream.write_all(
                     b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
                 );
@@ -681,4 +732,53 @@ fn a_failing_smoke_test_on_test_traffic_shifts_nothing() {
         .as_str()
         .unwrap()
         .ends_with(":1"));
+}
+
+#[test]
+fn wait_answers_the_smoke_test_of_a_deploy_left_with_no_wait() {
+    fast_minutes();
+    let alb = alb();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    {
+        let asked = asked.clone();
+        std::thread::spawn(move || {
+            for stream in server.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut buf = [0u8; 1024];
+                let _ = stream.read(&mut buf);
+                asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+    }
+    let p = project(
+        &alb,
+        &format!(
+            "strategy = \"blue_green\"\nbake_time = 0\n\n[services.web.smoke]\nurl = \"http://127.0.0.1:{port}/\"\ntest_url = \"http://127.0.0.1:{port}/health\"\ntimeout = \"5s\"\n"
+        ),
+    );
+    deploy(&p, "v1").success();
+    let before = asked.load(std::sync::atomic::Ordering::SeqCst);
+    p.wharf()
+        .args(["deploy", "--env", "local", "--tag", "v2", "--no-wait"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "its smoke test on test traffic runs only while wharf watches",
+        ));
+    p.wharf()
+        .args(["wait", "--env", "local", "--timeout", "1m"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "smoke test on test traffic passed",
+        ))
+        .stderr(predicate::str::contains("service deployment SUCCESSFUL"));
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) > before);
+    assert_eq!(newest_deployment(&p)["status"], "SUCCESSFUL");
+    assert_eq!(share(&alb.prod, &alb.green), 100.0);
 }
