@@ -30,6 +30,8 @@ macro_rules! send_captured {
 pub const DESCRIBE_SERVICES_BATCH: usize = 10;
 /// DescribeTasks takes at most 100 tasks per call.
 pub const DESCRIBE_TASKS_BATCH: usize = 100;
+/// DescribeServiceDeployments and DescribeServiceRevisions take at most 20 ARNs per call.
+pub const DESCRIBE_SERVICE_DEPLOYMENTS_BATCH: usize = 20;
 
 /// ECS in one cluster.
 #[derive(Clone, Debug)]
@@ -464,6 +466,121 @@ impl Ecs {
             .iter()
             .filter_map(|r| task_definitions.get(r).cloned())
             .collect())
+    }
+
+    /// The service deployments of `service` as ListServiceDeployments lists them (one page of
+    /// up to 100: `serviceDeploymentArn`, `status`, `createdAt`, `targetServiceRevisionArn`),
+    /// newest first.
+    pub async fn list_service_deployments(&self, service: &str) -> Result<Vec<Value>> {
+        let listed = send_captured!(
+            self.client
+                .list_service_deployments()
+                .cluster(&self.cluster)
+                .service(service)
+                .max_results(100)
+                .customize(),
+            "ecs:ListServiceDeployments"
+        );
+        let mut briefs: Vec<Value> = listed["serviceDeployments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        briefs.sort_by(|a, b| {
+            let at = |v: &Value| v["createdAt"].as_f64().unwrap_or(0.0);
+            at(b).total_cmp(&at(a))
+        });
+        Ok(briefs)
+    }
+
+    /// DescribeServiceDeployments for `arns` (20 per call), as the JSON AWS sent.
+    pub async fn describe_service_deployments(&self, arns: &[String]) -> Result<Vec<Value>> {
+        let mut out = Vec::with_capacity(arns.len());
+        for batch in arns.chunks(DESCRIBE_SERVICE_DEPLOYMENTS_BATCH) {
+            let described = send_captured!(
+                self.client
+                    .describe_service_deployments()
+                    .set_service_deployment_arns(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeServiceDeployments"
+            );
+            out.extend(
+                described["serviceDeployments"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The task definition of each service revision ARN in `arns` that DescribeServiceRevisions
+    /// knows (20 per call).
+    pub async fn revision_task_definitions(
+        &self,
+        arns: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut out = std::collections::HashMap::new();
+        for batch in arns.chunks(DESCRIBE_SERVICE_DEPLOYMENTS_BATCH) {
+            let described = send_captured!(
+                self.client
+                    .describe_service_revisions()
+                    .set_service_revision_arns(Some(batch.to_vec()))
+                    .customize(),
+                "ecs:DescribeServiceRevisions"
+            );
+            for r in described["serviceRevisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(arn), Some(td)) = (
+                    r["serviceRevisionArn"].as_str(),
+                    r["taskDefinition"].as_str(),
+                ) {
+                    out.insert(arn.to_string(), td.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// StopServiceDeployment with stopType ROLLBACK: ECS returns traffic and tasks to the
+    /// revision the service ran before.
+    pub async fn roll_back_service_deployment(&self, arn: &str) -> Result<()> {
+        crate::aws::pace::ecs("ecs:StopServiceDeployment").await;
+        self.client
+            .stop_service_deployment()
+            .service_deployment_arn(arn)
+            .stop_type(aws_sdk_ecs::types::StopServiceDeploymentStopType::Rollback)
+            .send()
+            .await
+            .map_err(|e| error("ecs:StopServiceDeployment", e))?;
+        Ok(())
+    }
+
+    /// ContinueServiceDeployment: answers the pause hook `hook_id` of deployment `arn`, to go
+    /// on or (`rollback`) to roll back.
+    pub async fn continue_service_deployment(
+        &self,
+        arn: &str,
+        hook_id: &str,
+        rollback: bool,
+    ) -> Result<()> {
+        use aws_sdk_ecs::types::DeploymentLifecycleHookAction as Action;
+        crate::aws::pace::ecs("ecs:ContinueServiceDeployment").await;
+        self.client
+            .continue_service_deployment()
+            .service_deployment_arn(arn)
+            .hook_id(hook_id)
+            .action(if rollback {
+                Action::Rollback
+            } else {
+                Action::Continue
+            })
+            .send()
+            .await
+            .map_err(|e| error("ecs:ContinueServiceDeployment", e))?;
+        Ok(())
     }
 
     /// Task definition ARNs of a family, newest first.

@@ -32,6 +32,9 @@ pub struct DeploymentConfiguration {
     pub deployment_circuit_breaker: Option<CircuitBreaker>,
     pub maximum_percent: Option<i64>,
     pub minimum_healthy_percent: Option<i64>,
+    /// ROLLING (also when absent), BLUE_GREEN, LINEAR or CANARY.
+    pub strategy: Option<String>,
+    pub bake_time_in_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -164,6 +167,15 @@ impl Service {
 
     pub fn deployment(&self, id: &str) -> Option<&Deployment> {
         self.deployments.iter().find(|d| d.id == id)
+    }
+
+    /// Whether ECS deploys the service with a strategy that moves traffic between two target
+    /// groups (BLUE_GREEN, LINEAR, CANARY), followed through its service deployments.
+    pub fn shifts_traffic(&self) -> bool {
+        self.deployment_configuration
+            .as_ref()
+            .and_then(|c| c.strategy.as_deref())
+            .is_some_and(|s| matches!(s, "BLUE_GREEN" | "LINEAR" | "CANARY"))
     }
 
     pub fn circuit_breaker(&self) -> CircuitBreaker {

@@ -70,6 +70,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             ctx,
             "redeploy",
             targets,
+            Default::default(),
             since,
             args.timeout,
             &mut view,

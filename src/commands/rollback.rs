@@ -1,6 +1,7 @@
 //! `wharf rollback --env E [SERVICE...] [--to REVISION]`: put services back on the previous (or
 //! given) revision of their task definition family, and watch.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::json;
@@ -11,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::project::connect::Connected;
 use crate::project::manifest::Manifest;
 use crate::rollout::deploy;
+use crate::rollout::stages::Goal;
 use crate::rollout::state::Target;
 use crate::rollout::view::View;
+use crate::rollout::watch::StrategyOptions;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -48,6 +51,18 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         };
         let current = s.task_definition.clone();
         let family = family_of(&current).to_string();
+        // A blue/green, linear or canary deployment still under way (a bake, say) is stopped
+        // with ROLLBACK: ECS moves the traffic back to the old revision, which still runs.
+        let in_flight = if args.to.is_none() && s.shifts_traffic() {
+            conn.ecs
+                .list_service_deployments(&s.service_name)
+                .await?
+                .into_iter()
+                .find(|b| b["status"].as_str().is_some_and(deploy::in_flight))
+                .and_then(|b| b["serviceDeploymentArn"].as_str().map(str::to_string))
+        } else {
+            None
+        };
         let to = match args.to {
             Some(n) => {
                 let name = format!("{family}:{n}");
@@ -59,7 +74,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             }
             None => previous_revision(ctx, &conn, &s.service_name, &current, &family).await?,
         };
-        moves.push((s.service_name.clone(), current, to));
+        moves.push((s.service_name.clone(), current, to, in_flight));
     }
     deploy::confirm(ctx, &conn.env_name, conn.environment(), "Roll back")?;
     let conn = &conn;
@@ -67,7 +82,29 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
         let since = crate::rollout::watch::epoch_now();
         let mut view = View::for_output(&ctx.out);
         let mut targets = Vec::new();
-        for (name, from, to) in &moves {
+        let mut strategies = HashMap::new();
+        for (name, from, to, in_flight) in &moves {
+            if let Some(arn) = in_flight {
+                conn.ecs.roll_back_service_deployment(arn).await?;
+                view.note(&format!(
+                    "{name}: stopped service deployment {arn} with ROLLBACK; ECS returns traffic to {}",
+                    family_revision(to)
+                ));
+                targets.push(Target {
+                    service: name.clone(),
+                    task_definition: to.clone(),
+                    deployment_id: None,
+                });
+                strategies.insert(
+                    name.clone(),
+                    StrategyOptions {
+                        service_deployment: Some(arn.clone()),
+                        goal: Goal::RollBack,
+                        test_smoke: None,
+                    },
+                );
+                continue;
+            }
             let s = conn
                 .ecs
                 .update_service(
@@ -97,6 +134,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             ctx,
             "rollback",
             targets,
+            strategies,
             since,
             args.timeout,
             &mut view,

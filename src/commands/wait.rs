@@ -1,6 +1,7 @@
 //! `wharf wait --env E [SERVICE...]`: attach to the rollouts in progress and watch them to their
 //! end, with the same outcome rules and exit codes as a deploy.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::aws::ecs::Described;
@@ -10,6 +11,7 @@ use crate::project::manifest::Manifest;
 use crate::rollout::deploy::{self, ServiceOutcome, ServiceResult};
 use crate::rollout::state::Target;
 use crate::rollout::view::View;
+use crate::rollout::watch::StrategyOptions;
 use crate::settings::Settings;
 
 #[derive(Debug, clap::Args)]
@@ -46,6 +48,29 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             ),
         }
     }
+    // wharf's smoke tests on test traffic: a blue/green deployment left at its pause hook (a
+    // deploy with --no-wait) is answered here as the deploy would have.
+    let keys: Vec<String> = conn
+        .manifest
+        .service_order()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut checks = crate::rollout::smoke_check::test_traffic_checks(&conn, &keys)?;
+    let mut strategies = HashMap::new();
+    if !checks.is_empty() {
+        for (key, name) in keys.iter().zip(conn.service_names(&keys)?) {
+            if let Some(check) = checks.remove(key) {
+                strategies.insert(
+                    name,
+                    StrategyOptions {
+                        test_smoke: Some(check),
+                        ..StrategyOptions::default()
+                    },
+                );
+            }
+        }
+    }
     let signal = crate::interrupt::Interrupt::install();
     let mut view = View::for_output(&ctx.out);
     // Only what happens from now on: older events belong to rollouts that already ended (or
@@ -57,6 +82,7 @@ pub async fn run(ctx: &Settings, args: Args) -> Result<i32> {
             ctx,
             "wait",
             targets,
+            strategies,
             since,
             args.timeout,
             &mut view,

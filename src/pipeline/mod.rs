@@ -3,7 +3,7 @@
 //! [`apply`] runs Terraform for an environment and watches the services it owns, [`smoke`]
 //! checks a deploy over HTTP and rolls it back when it fails, [`ci`] decides what a branch or
 //! tag does. The decisions are pure and tested without a network ([`ci::detect_ci`],
-//! [`ci::decide`], [`ci::glob_match`], [`smoke::check_response`]).
+//! [`ci::decide`], [`ci::glob_match`], [`crate::rollout::smoke_check::check_response`]).
 
 pub mod apply;
 pub mod ci;

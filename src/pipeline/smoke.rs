@@ -2,7 +2,7 @@
 //! fails, the services the deploy changed rolled back to what they ran before.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -10,131 +10,10 @@ use crate::aws::ecs::Described;
 use crate::error::{Error, Result};
 use crate::project::connect::Connected;
 use crate::rollout::deploy::{self};
+use crate::rollout::smoke_check::{run_smoke, smoke_checks};
 use crate::rollout::state::Target;
 use crate::rollout::view::View;
 use crate::settings::Settings;
-
-/// A smoke test with its URL rendered.
-#[derive(Debug, Clone)]
-pub struct SmokeCheck {
-    pub service: String,
-    pub url: String,
-    pub status: u16,
-    pub body: Option<String>,
-    pub timeout: Duration,
-}
-
-/// Whether a response passes: the expected status, and the body text when one is expected.
-pub fn check_response(
-    check: &SmokeCheck,
-    status: u16,
-    body: &str,
-) -> std::result::Result<(), String> {
-    if status != check.status {
-        return Err(format!(
-            "GET {} returned {status}, expected {}",
-            check.url, check.status
-        ));
-    }
-    if let Some(text) = &check.body {
-        if !body.contains(text.as_str()) {
-            let excerpt: String = body.chars().take(120).collect();
-            return Err(format!(
-                "GET {} returned {status} without {text:?} in the body (body starts: {excerpt:?})",
-                check.url
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// One GET: the status and up to 1 MiB of the body.
-async fn smoke_get(
-    client: &reqwest::Client,
-    url: &str,
-) -> std::result::Result<(u16, String), String> {
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("GET {url} failed: {}", crate::error::chain(&e)))?;
-    let status = response.status().as_u16();
-    let mut body = Vec::new();
-    while let Ok(Some(chunk)) = response.chunk().await {
-        body.extend_from_slice(&chunk);
-        if body.len() >= 1024 * 1024 {
-            break;
-        }
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-/// GETs the URL until it passes or the check's timeout runs out (new deployments behind a load
-/// balancer may take a moment to receive traffic). Err carries the last reason.
-pub async fn run_smoke(check: &SmokeCheck) -> std::result::Result<Duration, String> {
-    let started = Instant::now();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10).min(check.timeout.max(Duration::from_secs(1))))
-        .build()
-        .map_err(|e| format!("cannot set up the smoke test's HTTP client: {e}"))?;
-    loop {
-        let attempt = smoke_get(&client, &check.url).await;
-        let verdict = attempt.and_then(|(status, body)| check_response(check, status, &body));
-        match verdict {
-            Ok(()) => return Ok(started.elapsed()),
-            Err(reason) if started.elapsed() + Duration::from_secs(1) >= check.timeout => {
-                return Err(format!(
-                    "{reason} (gave up after {:.0}s)",
-                    started.elapsed().as_secs_f64()
-                ))
-            }
-            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
-        }
-    }
-}
-
-/// The smoke tests of the environment's services, URLs rendered with the deploy's inputs.
-fn smoke_checks(conn: &Connected) -> Result<Vec<SmokeCheck>> {
-    let inputs = conn
-        .resolved
-        .inputs(&conn.manifest, &conn.env_name, conn.tag.as_deref());
-    let mut checks = Vec::new();
-    for (key, service) in &conn.manifest.doc.services {
-        let Some(smoke) = &service.smoke else {
-            continue;
-        };
-        let url = crate::project::render::render_value_for(
-            &inputs,
-            Some(crate::project::render::Unit::Service(key)),
-            "smoke url",
-            &smoke.url,
-        )?
-        .0;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(conn.manifest.error_at(
-                smoke.url.span(),
-                &format!("smoke test url of service `{key}` renders to \"{url}\", which is not an http:// or https:// URL"),
-            ));
-        }
-        let timeout = match &smoke.timeout {
-            Some(t) => humantime::parse_duration(t.get_ref()).map_err(|e| {
-                conn.manifest.error_at(
-                    t.span(),
-                    &format!("smoke test timeout \"{}\" is not a duration ({e}); write for example \"30s\" or \"2m\"", t.get_ref()),
-                )
-            })?,
-            None => Duration::from_secs(60),
-        };
-        checks.push(SmokeCheck {
-            service: key.clone(),
-            url,
-            status: smoke.status.unwrap_or(200),
-            body: smoke.body.clone(),
-            timeout,
-        });
-    }
-    Ok(checks)
-}
 
 /// Runs the smoke tests; when one fails, rolls every service the deploy changed back to what it
 /// ran before (`before`), watches that, and fails (exit 1).
@@ -245,28 +124,4 @@ async fn roll_back_to(
         }
     }
     Ok(rolled)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn responses_are_checked() {
-        let c = SmokeCheck {
-            service: "web".into(),
-            url: "http://x/health".into(),
-            status: 200,
-            body: Some("ok".into()),
-            timeout: Duration::from_secs(1),
-        };
-        assert!(check_response(&c, 200, "all ok").is_ok());
-        assert_eq!(
-            check_response(&c, 500, "ok").unwrap_err(),
-            "GET http://x/health returned 500, expected 200"
-        );
-        assert!(check_response(&c, 200, "down")
-            .unwrap_err()
-            .contains("without \"ok\""));
-    }
 }

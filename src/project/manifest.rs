@@ -98,6 +98,12 @@ pub struct Smoke {
     /// URL template (for example `http://{{ tf.lb_dns_name }}/health`).
     #[schemars(with = "String")]
     pub url: Spanned<String>,
+    /// blue_green, linear, canary: a URL template that reaches the test listener (for example
+    /// `http://{{ tf.lb_dns_name }}:8080/health`). `wharf deploy` tests it while ECS holds the
+    /// deployment after test traffic moved to the new revision and before production traffic
+    /// does; a failure rolls back with no production traffic moved.
+    #[schemars(with = "Option<String>")]
+    pub test_url: Option<Spanned<String>>,
     /// Expected HTTP status; default 200.
     pub status: Option<u16>,
     /// Text the body must contain.
@@ -1048,10 +1054,43 @@ impl Manifest {
         join_errors(errors)
     }
 
+    /// `smoke.test_url` needs test traffic: a strategy that moves traffic, and a load balancer
+    /// with a test listener rule.
+    fn check_test_smoke(&self, name: &str, service: &Service, errors: &mut Vec<Error>) {
+        let Some(url) = service.smoke.as_ref().and_then(|s| s.test_url.as_ref()) else {
+            return;
+        };
+        let strategy = service
+            .deployment
+            .as_ref()
+            .map_or(Strategy::Rolling, Deployment::strategy);
+        if !strategy.shifts_traffic() {
+            errors.push(
+                self.error_at(url.span(), &format!(
+                    "service `{name}`: smoke.test_url is tested on test traffic, which only blue_green, linear and canary deployments have (the strategy is {})",
+                    strategy.name()
+                ))
+                .with_hint("set deployment.strategy, or use smoke.url (tested after the deploy)"),
+            );
+        } else if !service
+            .load_balancers
+            .iter()
+            .any(|lb| lb.test_listener_rule.is_some())
+        {
+            errors.push(
+                self.error_at(url.span(), &format!(
+                    "service `{name}`: smoke.test_url needs a load balancer with test_listener_rule: ECS sends test traffic to the new revision through it"
+                ))
+                .with_hint("add test_listener_rule to the service's load balancer"),
+            );
+        }
+    }
+
     /// The strategy settings of one service: ranges as ECS documents them, tables that belong
     /// to another strategy, what blue_green, linear and canary need from a load balancer, and
     /// hook stages.
     fn check_strategy(&self, name: &str, service: &Service, errors: &mut Vec<Error>) {
+        self.check_test_smoke(name, service, errors);
         let deployment = service.deployment.as_ref();
         let strategy = deployment.map_or(Strategy::Rolling, Deployment::strategy);
         let key = |k: &str| {

@@ -1,6 +1,7 @@
 //! Executes rollouts: deploy (a plan), redeploy (force new deployments), rollback, and the
 //! handling every one of them shares: watch, diagnose failures, roll back, report.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -15,9 +16,10 @@ use crate::project::normalize;
 use crate::project::render::Unit;
 use crate::rollout::diagnose;
 use crate::rollout::plan::{self, Action, ServicePlan};
+use crate::rollout::stages::{Goal, Report};
 use crate::rollout::state::{Failure, Target, Verdict};
 use crate::rollout::view::View;
-use crate::rollout::watch::{self, Outcome};
+use crate::rollout::watch::{self, Outcome, StrategyOptions};
 use crate::settings::Settings;
 
 /// Services registered, created or updated in parallel at most.
@@ -475,6 +477,9 @@ pub struct ServiceResult {
     pub rolled_back_to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<diagnose::Diagnosis>,
+    /// blue/green, linear, canary: the service deployment's stages, hooks and traffic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_deployment: Option<Report>,
 }
 
 impl ServiceResult {
@@ -492,6 +497,7 @@ impl ServiceResult {
             reason: None,
             rolled_back_to: None,
             diagnosis: None,
+            service_deployment: None,
         }
     }
 
@@ -532,9 +538,22 @@ pub async fn watch_or_interrupt(
     view: &mut View,
     signal: &crate::interrupt::Interrupt,
 ) -> Result<Vec<Outcome>> {
+    watch_or_interrupt_with(conn, targets, HashMap::new(), since, timeout, view, signal).await
+}
+
+/// [`watch_or_interrupt`] with options for blue/green, linear and canary services.
+pub async fn watch_or_interrupt_with(
+    conn: &Connected,
+    targets: Vec<Target>,
+    strategies: HashMap<String, StrategyOptions>,
+    since: f64,
+    timeout: Duration,
+    view: &mut View,
+    signal: &crate::interrupt::Interrupt,
+) -> Result<Vec<Outcome>> {
     let names: Vec<String> = targets.iter().map(|t| t.service.clone()).collect();
     tokio::select! {
-        r = watch::watch(&conn.ecs, targets, since, timeout, view) => r,
+        r = watch::watch_with(&conn.ecs, targets, strategies, since, timeout, view) => r,
         _ = signal.wait() => Err(Error::interrupted(format!(
             "interrupted; ECS keeps rolling out. Follow it with: wharf wait --env {} {}",
             conn.env_name,
@@ -596,6 +615,58 @@ pub async fn handle_failure(
                 deployment_id: Some(p.id.clone()),
             }
         }),
+        Some(Failure::ServiceDeployment { status, .. }) => {
+            // ECS rolled back (or stopped) the deployment, and the watch followed it to its end.
+            let to = outcome
+                .last
+                .as_ref()
+                .map(|s| family_revision(&s.task_definition).to_string())
+                .filter(|_| status == "ROLLBACK_SUCCESSFUL");
+            return Ok((diagnosis, to));
+        }
+        Some(Failure::TimedOut { .. }) if outcome.service_deployment.is_some() => {
+            let report = outcome.service_deployment.as_ref().expect("checked");
+            if opts.no_rollback.is_some() || !in_flight(&report.status) {
+                None
+            } else {
+                view.note(&format!(
+                    "{}: stopping service deployment {} with ROLLBACK (StopServiceDeployment)",
+                    outcome.target.service, report.arn
+                ));
+                if let Err(e) = conn.ecs.roll_back_service_deployment(&report.arn).await {
+                    // A first deployment has nothing to roll back to; the result says timed out.
+                    view.note(&format!(
+                        "{}: the deployment could not be stopped: {}",
+                        outcome.target.service, e.message
+                    ));
+                    return Ok((diagnosis, None));
+                }
+                let strategies = HashMap::from([(
+                    outcome.target.service.clone(),
+                    StrategyOptions {
+                        service_deployment: Some(report.arn.clone()),
+                        goal: Goal::RollBack,
+                        test_smoke: None,
+                    },
+                )]);
+                let outcomes = watch_or_interrupt_with(
+                    conn,
+                    vec![outcome.target.clone()],
+                    strategies,
+                    epoch_now(),
+                    opts.timeout,
+                    view,
+                    signal,
+                )
+                .await?;
+                let to = outcomes
+                    .first()
+                    .filter(|o| o.verdict == Verdict::Done)
+                    .and_then(|o| o.last.as_ref())
+                    .map(|s| family_revision(&s.task_definition).to_string());
+                return Ok((diagnosis, to));
+            }
+        }
         Some(Failure::Replaced { .. })
         | Some(Failure::ServiceMissing)
         | Some(Failure::ServiceGone { .. }) => None,
@@ -672,6 +743,11 @@ pub async fn handle_failure(
     }
 }
 
+/// Whether a service deployment's status says ECS is still at it.
+pub fn in_flight(status: &str) -> bool {
+    matches!(status, "PENDING" | "IN_PROGRESS")
+}
+
 /// Runs `work` under the environment's deploy lock, which is released on every path (success,
 /// failure, error, Ctrl-C), then reports the results and returns the exit code. `work` gets the
 /// Ctrl-C signal, installed before the lock is taken.
@@ -723,6 +799,7 @@ pub async fn watch_started(
     ctx: &Settings,
     verb: &str,
     targets: Vec<Target>,
+    strategies: HashMap<String, StrategyOptions>,
     since: f64,
     timeout: Duration,
     view: &mut View,
@@ -734,7 +811,8 @@ pub async fn watch_started(
         no_rollback: Some(format!("`wharf {verb}` leaves rolling back to ECS")),
         atomic: false,
     };
-    let outcomes = watch_or_interrupt(conn, targets, since, timeout, view, signal).await?;
+    let outcomes =
+        watch_or_interrupt_with(conn, targets, strategies, since, timeout, view, signal).await?;
     let no_docs = std::collections::HashMap::new();
     let no_previous = std::collections::HashMap::new();
     settle(
@@ -812,10 +890,11 @@ pub async fn settle(
         let revision = family_revision(&outcome.target.task_definition).to_string();
         let duration_secs = outcome.elapsed.as_secs_f64();
         match &outcome.verdict {
-            Verdict::Done | Verdict::Progressing => results.push(
-                ServiceResult::new(&outcome.target.service, revision, ServiceOutcome::Deployed)
-                    .took(duration_secs),
-            ),
+            Verdict::Done | Verdict::Progressing => results.push(ServiceResult {
+                service_deployment: outcome.service_deployment.clone(),
+                ..ServiceResult::new(&outcome.target.service, revision, ServiceOutcome::Deployed)
+                    .took(duration_secs)
+            }),
             Verdict::Failed(f) => {
                 let (diagnosis, rolled_back_to) = handle_failure(
                     conn,
@@ -837,6 +916,7 @@ pub async fn settle(
                 results.push(ServiceResult {
                     rolled_back_to,
                     diagnosis: Some(diagnosis),
+                    service_deployment: outcome.service_deployment.clone(),
                     ..ServiceResult::new(&outcome.target.service, revision, ended)
                         .took(duration_secs)
                         .because(f.to_string())
@@ -938,6 +1018,24 @@ pub async fn execute(
             }
         }
         if opts.no_wait {
+            for p in wave
+                .iter()
+                .filter(|p| targets.iter().any(|t| t.service == p.name))
+            {
+                let service = conn.manifest.doc.services.get(&p.key);
+                if let Some(smoke) = service
+                    .filter(|s| crate::rollout::smoke_check::runs_on_test_traffic(s))
+                    .and_then(|s| s.smoke.as_ref())
+                {
+                    ctx.out.warn(format!(
+                        "{}: its smoke test on test traffic runs only while wharf watches; without it ECS rolls the deployment back when the pause hook at POST_TEST_TRAFFIC_SHIFT times out ({} min). Follow it with `wharf wait --env {} {}`",
+                        p.key,
+                        crate::rollout::smoke_check::pause_minutes(smoke),
+                        conn.env_name,
+                        p.key
+                    ));
+                }
+            }
             for t in &targets {
                 results.push(
                     ServiceResult::new(
@@ -949,8 +1047,17 @@ pub async fn execute(
                 );
             }
         } else if !targets.is_empty() {
-            let outcomes =
-                watch_or_interrupt(conn, targets, since, opts.timeout, &mut view, signal).await?;
+            let strategies = test_traffic_options(conn, &wave, &targets)?;
+            let outcomes = watch_or_interrupt_with(
+                conn,
+                targets,
+                strategies,
+                since,
+                opts.timeout,
+                &mut view,
+                signal,
+            )
+            .await?;
             let settled = settle(
                 conn, ctx, outcomes, &docs, &previous, opts, &mut view, signal,
             )
@@ -978,6 +1085,34 @@ pub async fn execute(
         finished.extend(wave.iter().map(|p| p.key.clone()));
     }
     Ok(results)
+}
+
+/// The strategy options of the services of a wave that run a smoke test on test traffic, by
+/// ECS service name (the other blue/green, linear and canary services are followed without).
+fn test_traffic_options(
+    conn: &Connected,
+    wave: &[ServicePlan],
+    targets: &[Target],
+) -> Result<HashMap<String, StrategyOptions>> {
+    let keys: Vec<String> = wave
+        .iter()
+        .filter(|p| targets.iter().any(|t| t.service == p.name))
+        .map(|p| p.key.clone())
+        .collect();
+    let mut checks = crate::rollout::smoke_check::test_traffic_checks(conn, &keys)?;
+    Ok(wave
+        .iter()
+        .filter_map(|p| {
+            let check = checks.remove(&p.key)?;
+            Some((
+                p.name.clone(),
+                StrategyOptions {
+                    test_smoke: Some(check),
+                    ..StrategyOptions::default()
+                },
+            ))
+        })
+        .collect())
 }
 
 /// `--atomic`: after a service of the deploy failed, puts every service the deploy rolled out

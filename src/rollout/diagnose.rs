@@ -384,6 +384,7 @@ mod tests {
                 ServiceEvent { id: "2".into(), created_at: None, message: "(service web) (deployment ecs-svc/1) deployment failed: tasks failed to start.".into() },
             ],
             last: None,
+            service_deployment: None,
         };
         let d = summarize(&outcome);
         assert_eq!(
@@ -424,6 +425,7 @@ mod tests {
             stopped_tasks: vec![waited.clone(), waited, placed],
             events: vec![],
             last: None,
+            service_deployment: None,
         };
         assert_eq!(
             summarize(&outcome).stop_reasons,

@@ -8,6 +8,8 @@ pub mod deploy;
 pub mod diagnose;
 pub mod lock;
 pub mod plan;
+pub mod smoke_check;
+pub mod stages;
 pub mod state;
 pub mod view;
 pub mod watch;

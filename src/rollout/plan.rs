@@ -344,8 +344,8 @@ pub fn service_settings(
             }
             dc["canaryConfiguration"] = c;
         }
-        if !d.hooks.is_empty() {
-            let mut hooks = Vec::new();
+        let mut hooks = Vec::new();
+        {
             for h in &d.hooks {
                 let h = h.get_ref();
                 let stages: Vec<&str> = h
@@ -360,6 +360,25 @@ pub fn service_settings(
                     "lifecycleStages": stages,
                 }));
             }
+        }
+        if let Some(smoke) = service
+            .smoke
+            .as_ref()
+            .filter(|_| crate::rollout::smoke_check::runs_on_test_traffic(service))
+        {
+            // wharf's smoke test on test traffic: ECS holds the deployment here until the watch
+            // answers with ContinueServiceDeployment, and rolls back by itself if no answer
+            // comes (wharf killed, or --no-wait).
+            hooks.push(json!({
+                "targetType": "PAUSE",
+                "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+                "timeoutConfiguration": {
+                    "timeoutInMinutes": crate::rollout::smoke_check::pause_minutes(smoke),
+                    "action": "ROLLBACK",
+                },
+            }));
+        }
+        if !hooks.is_empty() {
             dc["lifecycleHooks"] = json!(hooks);
         }
     }

@@ -52,6 +52,15 @@ pub enum Failure {
     TimedOut { after_secs: u64 },
     /// The watch ran out of time and ECS never showed the deployment wharf started.
     NeverStarted { after_secs: u64 },
+    /// A blue/green, linear or canary service deployment ended other than wanted (ECS rolled it
+    /// back, or stopped it): its status, the lifecycle stage it was at, ECS's reason (or wharf's
+    /// own, for its smoke test on test traffic), and the hook whose answer failed it.
+    ServiceDeployment {
+        status: String,
+        stage: Option<String>,
+        reason: String,
+        hook: Option<String>,
+    },
 }
 
 impl Failure {
@@ -97,6 +106,22 @@ impl fmt::Display for Failure {
             Failure::ServiceMissing => write!(f, "the service does not exist"),
             Failure::TimedOut { after_secs } => {
                 write!(f, "timed out after {}", humantime::format_duration(std::time::Duration::from_secs(*after_secs)))
+            }
+            Failure::ServiceDeployment {
+                status,
+                stage,
+                reason,
+                hook,
+            } => {
+                write!(f, "service deployment {status}")?;
+                if let Some(stage) = stage {
+                    write!(f, " at {stage}")?;
+                }
+                write!(f, ": {reason}")?;
+                if let Some(hook) = hook {
+                    write!(f, " ({hook})")?;
+                }
+                Ok(())
             }
             Failure::NeverStarted { after_secs } => write!(
                 f,

@@ -24,6 +24,8 @@ pub struct Row {
     /// Tasks of older deployments still running.
     pub old: i64,
     pub elapsed: Duration,
+    /// Shown after the counts and not part of the key (the bake time left).
+    pub detail: Option<String>,
 }
 
 impl Row {
@@ -51,6 +53,7 @@ impl Row {
             failed: ours.map_or(0, |d| d.failed_tasks),
             old,
             elapsed,
+            detail: None,
         }
     }
 
@@ -69,7 +72,7 @@ impl Row {
 
     fn text(&self) -> String {
         format!(
-            "{:<24} {:<22} {:<12} desired {} running {} pending {} failed {}{}",
+            "{:<24} {:<22} {:<12} desired {} running {} pending {} failed {}{}{}",
             self.service,
             self.revision,
             self.state,
@@ -81,7 +84,8 @@ impl Row {
                 format!(" (old tasks {})", self.old)
             } else {
                 String::new()
-            }
+            },
+            self.detail.as_deref().unwrap_or_default()
         )
     }
 }
@@ -144,6 +148,18 @@ impl View {
                 bar.set_message(row.text());
             }
             None => self.line(row.text()),
+        }
+    }
+
+    /// Redraws a live line whose key did not change (a countdown); prints nothing without a
+    /// terminal.
+    pub fn refresh(&mut self, row: &Row) {
+        if let Some(bar) = self
+            .live
+            .as_mut()
+            .and_then(|live| live.bars.get(&row.service))
+        {
+            bar.set_message(row.text());
         }
     }
 

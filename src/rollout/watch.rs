@@ -16,6 +16,8 @@ use crate::aws::ecs::{Described, Ecs};
 use crate::aws::model::{family_revision, Service, ServiceEvent, Task};
 use crate::error::Result;
 use crate::rollout::capacity;
+use crate::rollout::smoke_check::{run_smoke, SmokeCheck};
+use crate::rollout::stages::{self, Goal, Judgment, Report, Snapshot};
 use crate::rollout::state::{assess, find_deployment, Failure, Target, Verdict};
 use crate::rollout::view::{Row, View};
 
@@ -59,6 +61,39 @@ pub struct Outcome {
     pub events: Vec<ServiceEvent>,
     /// The last snapshot of the service.
     pub last: Option<Service>,
+    /// For a blue/green, linear or canary service: its service deployment as the watch saw it.
+    pub service_deployment: Option<Report>,
+}
+
+/// How to follow one service's blue/green, linear or canary deployment, beyond what the
+/// service shows (every service whose strategy shifts traffic is followed stage by stage).
+#[derive(Debug, Clone, Default)]
+pub struct StrategyOptions {
+    /// The service deployment to follow; by default the one created since the watch began, or
+    /// the one still running.
+    pub service_deployment: Option<String>,
+    pub goal: Goal,
+    /// wharf's smoke test on test traffic, answered at the pause hook of
+    /// POST_TEST_TRAFFIC_SHIFT.
+    pub test_smoke: Option<SmokeCheck>,
+}
+
+/// What the watch knows of one service deployment.
+#[derive(Default)]
+struct Followed {
+    options: StrategyOptions,
+    arn: Option<String>,
+    last: Option<Snapshot>,
+    /// Task definitions (`family:revision`) of the service revisions, for the traffic lines.
+    names: HashMap<String, String>,
+    failed_hook: Option<String>,
+    wharf_reason: Option<String>,
+    /// Pause hooks answered (or told about).
+    answered: HashSet<String>,
+    report: Report,
+    bake_started: Option<Instant>,
+    /// A failed call was told (once).
+    told_error: bool,
 }
 
 impl Outcome {
@@ -87,6 +122,7 @@ struct Tracked {
     placement_event: bool,
     /// The capacity check was made (once per watch).
     capacity_checked: bool,
+    followed: Option<Followed>,
 }
 
 impl Tracked {
@@ -137,6 +173,18 @@ pub async fn watch(
     timeout: Duration,
     view: &mut View,
 ) -> Result<Vec<Outcome>> {
+    watch_with(ecs, targets, HashMap::new(), since, timeout, view).await
+}
+
+/// [`watch`], with options for the services (by name) whose strategy shifts traffic.
+pub async fn watch_with(
+    ecs: &Ecs,
+    targets: Vec<Target>,
+    mut strategies: HashMap<String, StrategyOptions>,
+    since: f64,
+    timeout: Duration,
+    view: &mut View,
+) -> Result<Vec<Outcome>> {
     let start = Instant::now();
     // Epoch seconds when the watch began, less a little for clock skew (deployments created
     // from then on are newer than wharf's own).
@@ -144,7 +192,6 @@ pub async fn watch(
     let mut tracked: Vec<Tracked> = targets
         .into_iter()
         .map(|target| Tracked {
-            target,
             seen_events: HashSet::new(),
             events: Vec::new(),
             stopped: HashMap::new(),
@@ -156,6 +203,12 @@ pub async fn watch(
             told_invisible: false,
             placement_event: false,
             capacity_checked: false,
+            followed: strategies.remove(&target.service).map(|options| Followed {
+                arn: options.service_deployment.clone(),
+                options,
+                ..Followed::default()
+            }),
+            target,
         })
         .collect();
     let mut interval = FAST;
@@ -257,15 +310,76 @@ pub async fn watch(
                     }
                 }
             }
+            let mut verdict = assess(&t.target, &service);
+            if service.shifts_traffic() && t.followed.is_none() {
+                t.followed = Some(Followed::default());
+            }
+            if let Some(f) = t.followed.as_mut() {
+                let (judged, told) = match follow(
+                    ecs,
+                    &name,
+                    f,
+                    &service,
+                    since,
+                    start.elapsed(),
+                    view,
+                )
+                .await
+                {
+                    Ok(followed) => followed,
+                    Err(e) => {
+                        // Throttled, or no permission for the service deployment calls:
+                        // this poll is judged by the service alone.
+                        if !std::mem::replace(&mut f.told_error, true) {
+                            view.note(&format!(
+                                    "{name}: cannot follow the service deployment ({}); judging by DescribeServices until it answers",
+                                    first_line(&e.message)
+                                ));
+                        }
+                        (None, false)
+                    }
+                };
+                changed |= told;
+                verdict = match (verdict, judged) {
+                    // Gone is gone, whatever the deployment says.
+                    (
+                        v @ Verdict::Failed(Failure::ServiceMissing | Failure::ServiceGone { .. }),
+                        _,
+                    ) => v,
+                    (_, Some(Judgment::Done)) => Verdict::Done,
+                    (_, Some(Judgment::Failed(f))) => Verdict::Failed(f),
+                    (_, Some(Judgment::Progressing)) => Verdict::Progressing,
+                    // No service deployment seen yet: the service alone, except what a
+                    // blue/green rollback looks like from there (the old deployment PRIMARY
+                    // again), which the service deployment will say.
+                    (
+                        Verdict::Failed(Failure::Replaced { .. } | Failure::RolloutFailed { .. }),
+                        None,
+                    ) => Verdict::Progressing,
+                    (v, None) => v,
+                };
+            }
             if ours.is_some() {
-                let row = Row::of(&t.target, &service, ours.as_ref(), elapsed);
+                let mut row = Row::of(&t.target, &service, ours.as_ref(), elapsed);
+                if let Some(snapshot) = t.followed.as_ref().and_then(|f| f.last.as_ref()) {
+                    row.state = match (&snapshot.stage, snapshot.status.as_str()) {
+                        (Some(stage), "IN_PROGRESS") => stage.clone(),
+                        (_, status) => status.to_string(),
+                    };
+                    row.detail = t
+                        .followed
+                        .as_ref()
+                        .and_then(|f| bake_left(f, snapshot))
+                        .map(|left| format!(" (bake {} left)", humantime::format_duration(left)));
+                }
                 if t.last_row.as_ref().map(Row::key) != Some(row.key()) {
                     view.progress(&row);
                     changed = true;
+                } else {
+                    view.refresh(&row);
                 }
                 t.last_row = Some(row);
             }
-            let mut verdict = assess(&t.target, &service);
             if verdict == Verdict::Progressing && t.placement_event && !t.capacity_checked {
                 t.capacity_checked = true;
                 // A service on capacity providers may get instances (managed scaling), so a
@@ -341,9 +455,125 @@ pub async fn watch(
                 stopped_tasks: stopped,
                 events: t.events,
                 last: t.last,
+                service_deployment: t.followed.map(|f| f.report).filter(|r| !r.arn.is_empty()),
             }
         })
         .collect())
+}
+
+/// One poll of a followed service deployment: finds it (ListServiceDeployments) until known,
+/// describes it, tells what changed, answers wharf's pause hook with its smoke test on test
+/// traffic, and judges it. `None` while no deployment is known. Also says whether anything was
+/// told (the poll stays fast while things change).
+async fn follow(
+    ecs: &Ecs,
+    name: &str,
+    f: &mut Followed,
+    service: &Service,
+    since: f64,
+    elapsed: Duration,
+    view: &mut View,
+) -> Result<(Option<Judgment>, bool)> {
+    if f.arn.is_none() {
+        let briefs = ecs.list_service_deployments(&service.service_name).await?;
+        f.arn = stages::pick(&briefs, since - 2.0);
+    }
+    let Some(arn) = f.arn.clone() else {
+        return Ok((None, false));
+    };
+    let Some(raw) = ecs
+        .describe_service_deployments(std::slice::from_ref(&arn))
+        .await?
+        .into_iter()
+        .next()
+    else {
+        // Eventually consistent: not described yet.
+        return Ok((None, false));
+    };
+    let snapshot = Snapshot::read(&raw);
+    if f.names.is_empty() {
+        let mut revisions = vec![snapshot.target_revision.clone()];
+        revisions.extend(
+            raw["sourceServiceRevisions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["arn"].as_str().map(str::to_string)),
+        );
+        revisions.retain(|r| !r.is_empty());
+        if let Ok(tds) = ecs.revision_task_definitions(&revisions).await {
+            f.names = tds
+                .into_iter()
+                .map(|(rev, td)| (rev, family_revision(&td).to_string()))
+                .collect();
+        }
+    }
+    let lines = stages::changes(f.last.as_ref(), &snapshot, &f.names);
+    let told = !lines.is_empty();
+    for line in &lines {
+        view.note(&format!("{name}: {line}"));
+    }
+    if snapshot.stage.as_deref() == Some("BAKE_TIME") {
+        f.bake_started.get_or_insert_with(Instant::now);
+    }
+    if let Some(hook) = snapshot.failed_hook() {
+        f.failed_hook = Some(hook);
+    }
+    f.report.record(&snapshot, elapsed.as_secs_f64(), &f.names);
+    if let Some(pause) = snapshot.awaiting_pause().cloned() {
+        if f.answered.insert(pause.id.clone()) {
+            let at_test_traffic = snapshot.stage.as_deref() == Some("POST_TEST_TRAFFIC_SHIFT");
+            match f.options.test_smoke.as_ref().filter(|_| at_test_traffic) {
+                Some(check) => {
+                    view.note(&format!(
+                        "{name}: smoke test on test traffic: GET {} (production traffic has not moved)",
+                        check.url
+                    ));
+                    let result = run_smoke(check).await;
+                    match &result {
+                        Ok(took) => view.note(&format!(
+                            "{name}: smoke test on test traffic passed in {:.1}s; letting ECS go on",
+                            took.as_secs_f64()
+                        )),
+                        Err(reason) => {
+                            view.note(&format!(
+                                "{name}: smoke test on test traffic FAILED: {reason}; asking ECS to roll back"
+                            ));
+                            f.wharf_reason =
+                                Some(format!("the smoke test on test traffic failed: {reason}"));
+                        }
+                    }
+                    ecs.continue_service_deployment(&arn, &pause.id, result.is_err())
+                        .await?;
+                    f.report
+                        .answered("POST_TEST_TRAFFIC_SHIFT", result.is_ok());
+                }
+                None => view.note(&format!(
+                    "{name}: ECS holds the deployment at a pause hook at {} until it is answered: aws ecs continue-service-deployment --service-deployment-arn {arn} --hook-id {}",
+                    snapshot.stage.as_deref().unwrap_or("?"),
+                    pause.id
+                )),
+            }
+        }
+    }
+    let judged = stages::judge(
+        &snapshot,
+        f.options.goal,
+        f.failed_hook.as_deref(),
+        f.wharf_reason.as_deref(),
+    );
+    f.last = Some(snapshot);
+    Ok((Some(judged), told))
+}
+
+/// The bake time left, while the deployment is in BAKE_TIME: its minutes since wharf first saw
+/// the stage (ECS does not say when the stage began).
+fn bake_left(f: &Followed, snapshot: &Snapshot) -> Option<Duration> {
+    if snapshot.stage.as_deref() != Some("BAKE_TIME") || snapshot.status != "IN_PROGRESS" {
+        return None;
+    }
+    let total = Duration::from_secs(snapshot.bake_minutes? as u64 * 60);
+    Some(total.saturating_sub(f.bake_started?.elapsed())).map(|d| Duration::from_secs(d.as_secs()))
 }
 
 /// Why the tasks of `task_definition` can never be placed on the cluster's container

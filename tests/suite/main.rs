@@ -25,6 +25,7 @@ mod operate_run_e2e;
 mod operate_secrets_e2e;
 mod pipeline_e2e;
 mod stack_acceptance_e2e;
+mod strategies_e2e;
 mod terraform_apply_e2e;
 mod terraform_e2e;
 mod terraform_modules;

@@ -184,6 +184,10 @@ fn services_ignore_what_wharf_deploys_and_alb_rules_use_their_own_target_group()
     assert!(service.contains("cpu                      = tostring(var.cpu)"));
     let alb = std::fs::read_to_string(root().join("terraform/modules/alb/main.tf")).unwrap();
     assert!(alb.contains("target_group_arn = aws_lb_target_group.route[each.key].arn"));
+    // blue_green routes: ECS moves the rules' weights, an apply must not move them back; and
+    // ECS gets the infrastructure role that lets it.
+    assert_eq!(alb.matches("ignore_changes = [action]").count(), 2);
+    assert!(alb.contains("policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"));
 }
 
 #[test]

@@ -170,7 +170,7 @@ resource "aws_lb_listener" "https" {
 }
 
 resource "aws_lb_listener_rule" "route" {
-  for_each     = var.routes
+  for_each     = { for k, r in var.routes : k => r if !r.blue_green }
   listener_arn = local.routing_listener_arn
   priority     = each.value.priority
 
@@ -203,4 +203,166 @@ resource "aws_lb_listener_rule" "route" {
       error_message = "Route ${each.key} needs at least one path or host."
     }
   }
+}
+
+# ---------------------------------------------------------------------------- blue/green routes
+# A route with blue_green = true gets a second target group (ECS's alternateTargetGroupArn), its
+# production rule on the routing listener, and a rule on the test listener. ECS moves the rules'
+# forward weights between the two groups during a deployment, so Terraform ignores the rules'
+# actions once it created them (an apply in the middle of a deployment would otherwise move the
+# traffic back). The ECS infrastructure role lets ECS change the rules and register targets.
+locals {
+  blue_green_routes = { for k, r in var.routes : k => r if r.blue_green }
+  blue_green        = length(local.blue_green_routes) > 0
+}
+
+resource "aws_lb_target_group" "alternate" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the load balancer; tasks are reached on plain HTTP inside the VPC (their security group admits only the load balancer)
+  for_each             = local.blue_green_routes
+  name                 = "${trimsuffix(substr("${var.name}-${each.key}", 0, 21), "-")}-g-${substr(sha1("${var.name}/${each.key}/${each.value.port}/alternate"), 0, 8)}"
+  port                 = each.value.port
+  protocol             = "HTTP"
+  target_type          = "ip"
+  vpc_id               = var.vpc_id
+  deregistration_delay = var.deregistration_delay
+
+  health_check {
+    path                = each.value.health_check_path
+    matcher             = each.value.health_check_matcher
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# HTTPS with the routing listener's certificate and policy when there is one; plain HTTP only
+# with http_only, as for the routing listener.
+resource "aws_lb_listener" "test" {
+  count             = local.blue_green ? 1 : 0
+  load_balancer_arn = aws_lb.this.arn
+  port              = var.test_listener_port
+  protocol          = local.https ? "HTTPS" : "HTTP"
+  ssl_policy        = local.https ? var.ssl_policy : null
+  certificate_arn   = local.https ? var.certificate_arn : null
+
+  default_action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = var.default_response_body
+      status_code  = tostring(var.default_response_status)
+    }
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "test" {
+  for_each          = local.blue_green ? toset(var.ingress_cidr_blocks) : toset([])
+  security_group_id = aws_security_group.lb.id
+  cidr_ipv4         = each.value
+  from_port         = var.test_listener_port
+  to_port           = var.test_listener_port
+  ip_protocol       = "tcp"
+  description       = "test traffic (blue/green)"
+}
+
+resource "aws_lb_listener_rule" "blue_green" {
+  for_each     = local.blue_green_routes
+  listener_arn = local.routing_listener_arn
+  priority     = each.value.priority
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.route[each.key].arn
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.paths) > 0 ? [1] : []
+    content {
+      path_pattern {
+        values = each.value.paths
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.hosts) > 0 ? [1] : []
+    content {
+      host_header {
+        values = each.value.hosts
+      }
+    }
+  }
+
+  lifecycle {
+    # ECS owns the weights between the route's two target groups.
+    ignore_changes = [action]
+    precondition {
+      condition     = length(each.value.paths) + length(each.value.hosts) > 0
+      error_message = "Route ${each.key} needs at least one path or host."
+    }
+  }
+}
+
+resource "aws_lb_listener_rule" "test" {
+  for_each     = local.blue_green_routes
+  listener_arn = aws_lb_listener.test[0].arn
+  priority     = each.value.priority
+
+  action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.route[each.key].arn
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.paths) > 0 ? [1] : []
+    content {
+      path_pattern {
+        values = each.value.paths
+      }
+    }
+  }
+
+  dynamic "condition" {
+    for_each = length(each.value.hosts) > 0 ? [1] : []
+    content {
+      host_header {
+        values = each.value.hosts
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [action]
+  }
+}
+
+data "aws_iam_policy_document" "ecs_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs.amazonaws.com"]
+    }
+  }
+}
+
+# The Amazon ECS infrastructure role for load balancers (ECS's advancedConfiguration.roleArn).
+resource "aws_iam_role" "ecs_load_balancers" {
+  count              = local.blue_green ? 1 : 0
+  name_prefix        = substr("${var.name}-ecs-lb-", 0, 38)
+  assume_role_policy = data.aws_iam_policy_document.ecs_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ecs_load_balancers" {
+  count      = local.blue_green ? 1 : 0
+  role       = aws_iam_role.ecs_load_balancers[0].name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonECSInfrastructureRolePolicyForLoadBalancers"
 }

@@ -93,8 +93,17 @@ variable "routes" {
     hosts                = optional(list(string), [])
     health_check_path    = optional(string, "/")
     health_check_matcher = optional(string, "200-399")
+    # ECS blue/green, linear or canary deployments (wharf's deployment.strategy): a second
+    # target group, and a rule on the test listener; ECS moves both rules' weights.
+    blue_green = optional(bool, false)
   }))
   default = {}
+}
+
+variable "test_listener_port" {
+  description = "Port of the test listener that routes with blue_green = true get a rule on (ECS sends test traffic to the new revision through it before production traffic moves). Reach it only from where smoke tests run: ingress_cidr_blocks apply to it too."
+  type        = number
+  default     = 8080
 }
 
 variable "tags" {
