@@ -416,11 +416,20 @@ fn a_failed_smoke_test_puts_terraform_back_on_the_last_good_tag() {
     wharf(&["env", "create", "local"]).success();
     let parameter = format!("/wharf/applied/{}/local", p.app);
     // The first run fails its smoke test: nothing recorded to go back to, and wharf says so.
-    wharf(&["all", "--env", "local", "--tag", "t0", "--yes", "--timeout", "2m"])
-        .code(1)
-        .stderr(predicate::str::contains(
-            "Terraform's state for `local` now holds tag t0, and wharf has no earlier tag recorded",
-        ));
+    wharf(&[
+        "all",
+        "--env",
+        "local",
+        "--tag",
+        "t0",
+        "--yes",
+        "--timeout",
+        "2m",
+    ])
+    .code(1)
+    .stderr(predicate::str::contains(
+        "Terraform's state for `local` now holds tag t0, and wharf has no earlier tag recorded",
+    ));
     assert_eq!(terraform_tag(&p), "t0");
     // A good run records its tag.
     p.write(
