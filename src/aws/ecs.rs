@@ -385,25 +385,13 @@ impl Ecs {
         depth: i32,
     ) -> Result<Vec<String>> {
         use aws_sdk_ecs::types::ServiceDeploymentStatus as Status;
-        let listed = send_captured!(
-            self.client
-                .list_service_deployments()
-                .cluster(&self.cluster)
-                .service(service)
-                .status(Status::Successful)
-                .status(Status::RollbackSuccessful)
-                .max_results(depth)
-                .customize(),
-            "ecs:ListServiceDeployments"
-        );
-        let mut briefs: Vec<Value> = listed["serviceDeployments"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        briefs.sort_by(|a, b| {
-            let at = |v: &Value| v["createdAt"].as_f64().unwrap_or(0.0);
-            at(b).total_cmp(&at(a))
-        });
+        let briefs = self
+            .list_service_deployments_in(
+                service,
+                &[Status::Successful, Status::RollbackSuccessful],
+                depth,
+            )
+            .await?;
         let arns: Vec<String> = briefs
             .iter()
             .filter_map(|b| b["serviceDeploymentArn"].as_str().map(str::to_string))
@@ -413,55 +401,21 @@ impl Ecs {
         }
         // The revision each ended on, in the order of `arns`.
         let mut ended: Vec<(String, String)> = Vec::new();
-        for batch in arns.chunks(20) {
-            let described = send_captured!(
-                self.client
-                    .describe_service_deployments()
-                    .set_service_deployment_arns(Some(batch.to_vec()))
-                    .customize(),
-                "ecs:DescribeServiceDeployments"
-            );
-            for d in described["serviceDeployments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                let arn = d["serviceDeploymentArn"].as_str().unwrap_or_default();
-                let revision = match d["status"].as_str() {
-                    Some("ROLLBACK_SUCCESSFUL") => d["rollback"]["serviceRevisionArn"].as_str(),
-                    _ => d["targetServiceRevision"]["arn"].as_str(),
-                };
-                if let Some(revision) = revision {
-                    ended.push((arn.to_string(), revision.to_string()));
-                }
+        for d in self.describe_service_deployments(&arns).await? {
+            let arn = d["serviceDeploymentArn"].as_str().unwrap_or_default();
+            let revision = match d["status"].as_str() {
+                Some("ROLLBACK_SUCCESSFUL") => d["rollback"]["serviceRevisionArn"].as_str(),
+                _ => d["targetServiceRevision"]["arn"].as_str(),
+            };
+            if let Some(revision) = revision {
+                ended.push((arn.to_string(), revision.to_string()));
             }
         }
         ended.sort_by_key(|(arn, _)| arns.iter().position(|a| a == arn));
         let revisions: Vec<String> = ended.iter().map(|(_, r)| r.clone()).collect();
-        let mut task_definitions: std::collections::HashMap<String, String> = Default::default();
         let mut unique = revisions.clone();
         unique.dedup();
-        for batch in unique.chunks(20) {
-            let described = send_captured!(
-                self.client
-                    .describe_service_revisions()
-                    .set_service_revision_arns(Some(batch.to_vec()))
-                    .customize(),
-                "ecs:DescribeServiceRevisions"
-            );
-            for r in described["serviceRevisions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                if let (Some(arn), Some(td)) = (
-                    r["serviceRevisionArn"].as_str(),
-                    r["taskDefinition"].as_str(),
-                ) {
-                    task_definitions.insert(arn.to_string(), td.to_string());
-                }
-            }
-        }
+        let task_definitions = self.revision_task_definitions(&unique).await?;
         Ok(revisions
             .iter()
             .filter_map(|r| task_definitions.get(r).cloned())
@@ -472,12 +426,24 @@ impl Ecs {
     /// up to 100: `serviceDeploymentArn`, `status`, `createdAt`, `targetServiceRevisionArn`),
     /// newest first.
     pub async fn list_service_deployments(&self, service: &str) -> Result<Vec<Value>> {
+        self.list_service_deployments_in(service, &[], 100).await
+    }
+
+    /// ListServiceDeployments of `service` with these statuses (all when empty), at most `max`,
+    /// newest first.
+    async fn list_service_deployments_in(
+        &self,
+        service: &str,
+        statuses: &[aws_sdk_ecs::types::ServiceDeploymentStatus],
+        max: i32,
+    ) -> Result<Vec<Value>> {
         let listed = send_captured!(
             self.client
                 .list_service_deployments()
                 .cluster(&self.cluster)
                 .service(service)
-                .max_results(100)
+                .set_status((!statuses.is_empty()).then(|| statuses.to_vec()))
+                .max_results(max)
                 .customize(),
             "ecs:ListServiceDeployments"
         );
