@@ -92,7 +92,10 @@ def wait_sd(arn, pred, what, timeout=90):
 
 def deploy(ecs, td):
     aws("ecs", "update-service", "--cluster", ecs.cluster, "--service", "web", "--task-definition", td)
-    return newest_sd(ecs)
+    # Its ARN with one plain call: on a loaded machine another AWS CLI start-up here can outlast
+    # the first stages of a deployment whose minutes are a second long.
+    return api("ecs", "ListServiceDeployments", {"cluster": ecs.cluster, "service": "web"})[
+        "serviceDeployments"][0]["serviceDeploymentArn"]
 
 
 def settle_first(ecs):
@@ -223,7 +226,7 @@ def test_blue_green_runs_the_stages_and_moves_the_listener_weights(ecs):
 
 
 def test_blue_green_stage_order_and_second_deployment_swaps_the_groups(ecs):
-    fast_strategies()
+    fast_strategies(3.0)  # a bake time long enough to be seen between two polls on a loaded machine
     e = elb_setup()
     tds = [register(ecs, "bg2", f"scripted/app:{i}") for i in (1, 2, 3)]
     service(ecs, e, tds[0], {"strategy": "BLUE_GREEN", "bakeTimeInMinutes": 1})
