@@ -60,6 +60,21 @@ fn terraform(stack: &Path, args: &[&str]) -> Output {
         .expect("terraform runs")
 }
 
+/// A plain Terraform plan with `tag` has nothing to change (`-detailed-exitcode` 0).
+fn assert_terraform_has_no_change(stack: &Path, tag: &str) {
+    let plan = terraform(
+        stack,
+        &[
+            "plan",
+            "-detailed-exitcode",
+            "-input=false",
+            "-var-file=terraform.dev.tfvars",
+            &format!("-var=app_tag={tag}"),
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+}
+
 /// The stack's services (label → ECS service) as the AWS CLI describes them.
 fn services(cluster: &str, names: &[(String, String)]) -> Vec<(String, Value)> {
     let mut args = vec![
@@ -350,17 +365,7 @@ fn the_seed_flow_on_the_example_stack_from_env_create_to_destroy() {
     assert!(said.contains("Terraform is back on tag v1"), "{said}");
     assert_all_run(&cluster, &names, &image_base, "v1");
     // Terraform's state holds v1: a plan with v1 has nothing to change.
-    let plan = terraform(
-        &stack,
-        &[
-            "plan",
-            "-detailed-exitcode",
-            "-input=false",
-            "-var-file=terraform.dev.tfvars",
-            "-var=app_tag=v1",
-        ],
-    );
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert_terraform_has_no_change(&stack, "v1");
 
     // The switch to wharf-deployed services: nothing destroyed, the same services.
     let arns_before: Vec<(Value, Value)> = services(&cluster, &names)
@@ -525,17 +530,7 @@ vars = {{ command = "worker" }}
     // And Terraform has nothing to change: it leaves wharf's revisions and counts alone, and
     // wharf.toml's settings match what the module set (ECS Exec on, as the module's default;
     // without `enable_execute_command = true` wharf would turn it off and Terraform back on).
-    let plan = terraform(
-        &stack,
-        &[
-            "plan",
-            "-detailed-exitcode",
-            "-input=false",
-            "-var-file=terraform.dev.tfvars",
-            "-var=app_tag=v1",
-        ],
-    );
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert_terraform_has_no_change(&stack, "v1");
 
     let destroy = terraform(
         &stack,
